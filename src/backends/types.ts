@@ -1,0 +1,74 @@
+/**
+ * The one small interface every backend (cpu, cuda) implements. Plain data crosses it:
+ * the runtime never sees device memory, the backend never sees the scheduler.
+ */
+import type { DType } from '../graph/types.js';
+
+export type TypedData = Float32Array | Int32Array | Uint16Array | Uint8Array | Int8Array;
+
+/** A tensor in host memory. `data.length` equals the product of `shape`. */
+export interface HostTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: TypedData;
+}
+
+/** How one sequence of the batch attends, for the `attention` op over the paged KV cache. */
+export interface SeqAttention {
+  /** Index of this sequence's first query token in the flattened batch (tokens). */
+  readonly queryStart: number;
+  /** Query tokens this step: a prefill chunk's length, or 1 for decode. */
+  readonly numQueryTokens: number;
+  /** Tokens in the cache once this step's keys are written (cached prefix + this step's tokens). */
+  readonly contextLen: number;
+  /** Physical block ids holding this sequence's tokens, in order. */
+  readonly blockTable: Int32Array;
+}
+
+/** Per-step metadata for the attention op. Queries are causal within each sequence. */
+export interface AttentionMetadata {
+  readonly seqs: readonly SeqAttention[];
+  /** For each token of the batch, the KV slot it writes: blockId · tokensPerBlock + offset. */
+  readonly slotMapping: Int32Array;
+}
+
+/** Shape of the paged KV cache a context allocates (one K and one V pool per layer). */
+export interface KvCacheSpec {
+  readonly numLayers: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly numBlocks: number;
+  readonly tokensPerBlock: number;
+  readonly dtype: DType;
+}
+
+/** One forward step of an LLM engine: plain data built by the runtime. */
+export interface StepInputs {
+  /** Graph inputs by name (for LLM engines: input_ids, positions, logits_indices). */
+  readonly tensors: Readonly<Record<string, HostTensor>>;
+  /** Present when the graph has attention ops. */
+  readonly attention?: AttentionMetadata;
+  /** KV blocks to copy (src → dst) before the step, for copy-on-write of shared blocks. */
+  readonly blockCopies?: readonly (readonly [number, number])[];
+}
+
+/** A loaded engine ready to run. Owns its memory; call `dispose()` when done. */
+export interface ExecutionContext {
+  /** Runs the graph; returns its outputs by name, in host memory (float32 for float outputs). */
+  run(step: StepInputs): Record<string, HostTensor>;
+  /** Bytes this context holds: weights, KV pool, activation arena. */
+  memoryUsage(): { weights: number; kvCache: number; activations: number };
+  dispose(): void;
+}
+
+export interface ContextOptions {
+  /** Allocate a paged KV cache of this shape (LLM engines). */
+  readonly kvCache?: KvCacheSpec;
+}
+
+/** A compute backend, chosen by name from the registry (`backends/registry.ts`). */
+export interface Backend {
+  readonly name: string;
+  /** Loads an engine for execution. Throws `BackendError` when the backend cannot run here. */
+  createContext(engine: import('../engine/types.js').Engine, options?: ContextOptions): ExecutionContext;
+}

@@ -1,0 +1,57 @@
+/**
+ * An engine in memory: what `kiln build` writes and backends load. The on-disk form is a
+ * directory with `config.json` and `rank0.engine` (see `engine/format.ts`).
+ */
+import type { HostTensor } from '../backends/types.js';
+import type { GraphDef } from '../graph/types.js';
+import type { ModelConfig } from '../models/config.js';
+
+export type Target = 'cpu' | 'cuda';
+
+/** The trtllm-build style limits an engine is built for. */
+export interface BuildSettings {
+  readonly maxBatchSize: number;
+  readonly maxInputLen: number;
+  readonly maxOutputLen: number;
+  /** Token budget of one step (prefill chunks + decodes). */
+  readonly maxNumTokens: number;
+  /** Activation/weight dtype the engine computes in. */
+  readonly dtype: 'float32' | 'float16' | 'bfloat16';
+}
+
+/** Activation memory planned by liveness at `maxNumTokens` tokens. */
+export interface MemoryPlan {
+  /** Peak bytes of live activations. */
+  readonly peakBytes: number;
+  /** Bytes if every intermediate had its own buffer (for the log). */
+  readonly naiveBytes: number;
+  /** Arena offset in bytes, per intermediate tensor id (as a string key). */
+  readonly offsets: Readonly<Record<string, number>>;
+}
+
+export interface EngineConfig {
+  readonly formatVersion: number;
+  readonly target: Target;
+  /** GPU architecture the engine was built for, e.g. `sm_90`; null for CPU engines. */
+  readonly gpuArch: string | null;
+  readonly build: BuildSettings;
+  /** Present for LLM engines (built from a model). */
+  readonly model: ModelConfig | null;
+  readonly plan: MemoryPlan;
+  /** What each builder pass changed, for people. */
+  readonly passLog: readonly string[];
+  readonly tpSize: number;
+}
+
+/** Named weights, as stored (dtype may be float16/bfloat16/...). */
+export interface WeightStore {
+  names(): readonly string[];
+  get(name: string): HostTensor;
+  has(name: string): boolean;
+}
+
+export interface Engine {
+  readonly config: EngineConfig;
+  readonly graph: GraphDef;
+  readonly weights: WeightStore;
+}
