@@ -50,8 +50,26 @@ export interface WeightStore {
   has(name: string): boolean;
 }
 
+/** A named blob of an engine that is not a weight (e.g. 'cubin', 'tactics' from a target builder). */
+export interface EngineSection {
+  readonly name: string;
+  readonly kind: string;
+  /** The section's bytes; for loaded engines a view of the file's one buffer (no copy). */
+  readonly data: Uint8Array;
+}
+
+/** Non-weight sections of an engine, by name. Added by target builders, written by `saveEngine`. */
+export interface EngineSections {
+  /** Every non-weight section, or only those of `kind`. */
+  list(kind?: string): readonly EngineSection[];
+  /** The section named `name`, or undefined. */
+  tryGet(name: string): EngineSection | undefined;
+}
+
 export interface Engine {
   readonly config: EngineConfig;
   readonly graph: GraphDef;
   readonly weights: WeightStore;
+  /** Non-weight sections (added; absent means none). */
+  readonly sections?: EngineSections;
 }

@@ -32,8 +32,16 @@ export interface ModelConfig {
   readonly ropeScaling: RopeScaling;
   readonly maxPositionEmbeddings: number;
   readonly tieWordEmbeddings: boolean;
-  /** Bias on the q/k/v projections (Qwen2). */
+  /** Bias on the q/k/v projections (Qwen2; Llama with `attention_bias: true`). */
   readonly qkvBias: boolean;
+  /** Bias on the attention output projection o_proj (Llama with `attention_bias: true` only). */
+  readonly oProjBias: boolean;
+  /**
+   * Sliding-window attention span in tokens (Mistral `sliding_window`, Qwen2 with
+   * `use_sliding_window`), or null for full attention. Kiln attends over the full context, so the
+   * builder refuses engines whose max sequence length exceeds it (where the two would differ).
+   */
+  readonly slidingWindow: number | null;
   /** The checkpoint's stored dtype (`torch_dtype` / `dtype`). */
   readonly dtype: 'float32' | 'float16' | 'bfloat16';
   readonly bosTokenId: number | null;

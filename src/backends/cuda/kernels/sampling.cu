@@ -1,0 +1,163 @@
+// Token selection on the GPU; only token ids go back to the host. One block of 1024 threads per row
+// of float32 logits [numRows, vocab].
+//  - argmax_rows: greedy, ties to the lowest id (as torch.argmax).
+//  - sample_rows: temperature, then top-k, then top-p (HF order), seeded. The k-th largest logit is
+//    found exactly by bisection over the order-preserving uint32 image of the floats; the top-p cut
+//    is the largest threshold whose kept mass is >= topP of the top-k mass (the smallest top set
+//    reaching topP, as HF's TopPLogitsWarper keeps). The draw u = splitmix64(seed) in [0, 1) picks
+//    the token by an index-ordered prefix scan of the kept weights exp((x - max) / T).
+//    temperature <= 0 means greedy; topK <= 0 or >= vocab disables top-k; topP >= 1 disables top-p.
+#define SAMPLE_THREADS 1024
+
+__device__ __forceinline__ uint32_t order_key(float f) {
+  const uint32_t b = __float_as_uint(f);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Block argmax; all threads get the id. Ties → lowest id.
+__device__ int block_argmax(const float* row, int vocab) {
+  __shared__ float sv[32];
+  __shared__ int si[32];
+  float best = NEG_INF;
+  int bi = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = row[i];
+    if (v > best || (v == best && i < bi)) { best = v; bi = i; }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) { sv[warp] = best; si[warp] = bi; }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < (int)(blockDim.x >> 5) ? sv[lane] : NEG_INF;
+    bi = lane < (int)(blockDim.x >> 5) ? si[lane] : 0x7fffffff;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+      if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
+    }
+    if (lane == 0) si[0] = bi;
+  }
+  __syncthreads();
+  return si[0];
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) argmax_rows(const float* __restrict__ logits, int vocab,
+                                                                        int* __restrict__ out) {
+  const int id = block_argmax(logits + (size_t)blockIdx.x * vocab, vocab);
+  if (threadIdx.x == 0) out[blockIdx.x] = id;
+}
+
+__device__ float kept_mass(const float* row, int vocab, uint32_t threshold, float mx, float invT, float* scratch) {
+  float s = 0.f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = row[i];
+    if (order_key(v) >= threshold) s += expf((v - mx) * invT);
+  }
+  return block_sum(s, scratch);
+}
+
+__device__ uint32_t topk_threshold(const float* row, int vocab, int k, float* scratch) {
+  uint32_t lo = 0u, hi = 0xffffffffu;  // invariant: count(key >= lo) >= k
+  while (lo < hi) {
+    const uint32_t mid = lo + (uint32_t)(((uint64_t)hi - lo + 1ull) >> 1);
+    float c = 0.f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) c += order_key(row[i]) >= mid ? 1.f : 0.f;
+    if (block_sum(c, scratch) >= (float)k) lo = mid; else hi = mid - 1u;
+  }
+  return lo;
+}
+
+__device__ uint32_t topp_threshold(const float* row, int vocab, uint32_t lo, uint32_t hi, float target, float mx,
+                                   float invT, float* scratch) {
+  while (lo < hi) {  // invariant: mass(key >= lo) >= target
+    const uint32_t mid = lo + (uint32_t)(((uint64_t)hi - lo + 1ull) >> 1);
+    if (kept_mass(row, vocab, mid, mx, invT, scratch) >= target) lo = mid; else hi = mid - 1u;
+  }
+  return lo;
+}
+
+// Picks the token where the running (index-ordered) kept mass passes u.
+__device__ int draw(const float* row, int vocab, uint32_t threshold, float mx, float invT, float u, float* scratch) {
+  __shared__ float prefix[SAMPLE_THREADS];
+  __shared__ int chosen;
+  const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  const int begin = threadIdx.x * chunk, end = min(begin + chunk, vocab);
+  float local = 0.f;
+  int last = -1;
+  for (int i = begin; i < end; i++) {
+    const float v = row[i];
+    if (order_key(v) >= threshold) { local += expf((v - mx) * invT); last = i; }
+  }
+  prefix[threadIdx.x] = local;
+  if (threadIdx.x == 0) chosen = -1;
+  __syncthreads();
+  for (int off = 1; off < (int)blockDim.x; off <<= 1) {  // inclusive Hillis-Steele scan
+    const float add = threadIdx.x >= (unsigned)off ? prefix[threadIdx.x - off] : 0.f;
+    __syncthreads();
+    prefix[threadIdx.x] += add;
+    __syncthreads();
+  }
+  const float total = prefix[blockDim.x - 1];
+  const float target = fminf(u * total, total * 0.99999994f);
+  const float before = threadIdx.x > 0 ? prefix[threadIdx.x - 1] : 0.f;
+  if (local > 0.f && target >= before && target < prefix[threadIdx.x]) {
+    float run = before;
+    int pick = last;
+    for (int i = begin; i < end; i++) {
+      const float v = row[i];
+      if (order_key(v) < threshold) continue;
+      run += expf((v - mx) * invT);
+      if (run > target) { pick = i; break; }
+    }
+    chosen = pick;
+  }
+  __syncthreads();
+  if (chosen < 0) {  // rounding left target past every chunk: take the last kept token
+    if (local > 0.f && prefix[threadIdx.x] >= total) atomicMax(&chosen, last);
+    __syncthreads();
+  }
+  return chosen;
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const float* __restrict__ logits, int vocab,
+    const float* __restrict__ temperature, const int* __restrict__ topK, const float* __restrict__ topP,
+    const uint64_t* __restrict__ seeds, int* __restrict__ out) {
+  __shared__ float scratch[32];
+  const int r = blockIdx.x;
+  const float* row = logits + (size_t)r * vocab;
+  const float temp = temperature[r];
+  if (!(temp > 0.f)) {
+    const int id = block_argmax(row, vocab);
+    if (threadIdx.x == 0) out[r] = id;
+    return;
+  }
+  const float invT = 1.f / temp;
+  float m = NEG_INF;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, row[i]);
+  const float mx = block_max(m, scratch);
+  const int k = topK[r];
+  uint32_t threshold = (k > 0 && k < vocab) ? topk_threshold(row, vocab, k, scratch) : 0u;
+  const float p = topP[r];
+  if (p < 1.f) {
+    const float mass = kept_mass(row, vocab, threshold, mx, invT, scratch);
+    threshold = topp_threshold(row, vocab, threshold, order_key(mx), p * mass, mx, invT, scratch);
+  }
+  const float u = (float)(splitmix64(seeds[r]) >> 40) * (1.f / 16777216.f);
+  const int id = draw(row, vocab, threshold, mx, invT, u, scratch);
+  if (threadIdx.x == 0) out[r] = id;
+}

@@ -1,0 +1,101 @@
+/**
+ * Typed launchers for the Kiln kernels: one function per op, device buffers in, work enqueued on a
+ * stream. Sizes are in elements; all activations bf16 unless stated.
+ */
+import { arg, type DeviceBuffer, type Stream } from './device.js';
+import { DECODE_PARTITION, DECODE_THREADS, definesFor, prefillSmemBytes, PREFILL_BLOCK_M } from './kernels/index.js';
+import type { KernelSet } from './kernel-set.js';
+
+type Buf = DeviceBuffer;
+
+/** out[T, H] = table[ids[T]]; ids int32. */
+export function embedding(ks: KernelSet, s: Stream | null, ids: Buf, table: Buf, out: Buf, numTokens: number, vocab: number): void {
+  ks.get('embedding').launch({ grid: [numTokens], block: [Math.min(256, ks.shapes.hiddenSize / 8)] }, s,
+    [arg.ptr(ids), arg.ptr(table), arg.ptr(out), arg.i32(numTokens), arg.i32(vocab)]);
+}
+
+/** residual = x + residual (when given); out = RMSNorm(residual or x) · weight. */
+export function addRmsnorm(ks: KernelSet, s: Stream | null, x: Buf, residual: Buf | null, weight: Buf, out: Buf, eps: number, numTokens: number): void {
+  const threads = definesFor(ks.shapes).rmsnorm.THREADS!;
+  ks.get('add_rmsnorm').launch({ grid: [numTokens], block: [threads] }, s,
+    [arg.ptr(x), arg.ptr(residual ? residual.ptr : 0), arg.ptr(weight), arg.ptr(out), arg.f32(eps), arg.i32(numTokens)]);
+}
+
+/** out[T, I] = silu(gateUp[:, :I]) · gateUp[:, I:]. */
+export function siluMul(ks: KernelSet, s: Stream | null, gateUp: Buf, out: Buf, numTokens: number): void {
+  const inter = ks.shapes.intermediateSize;
+  ks.get('silu_mul').launch({ grid: [Math.ceil(inter / 8 / 256), numTokens], block: [256] }, s,
+    [arg.ptr(gateUp), arg.ptr(out), arg.i32(numTokens)]);
+}
+
+/** Strided views (element offsets and row strides) of q, k, v inside one activation. */
+export interface QkvViews {
+  readonly q: Buf; readonly qOffset: number; readonly qStride: number;
+  readonly k: Buf; readonly kOffset: number; readonly kStride: number;
+  readonly v: Buf; readonly vOffset: number; readonly vStride: number;
+}
+
+/** RoPE on q (in place into qOut) and k, and k/v written into the paged caches at slotMapping. */
+export function ropeWriteKv(ks: KernelSet, s: Stream | null, qkv: QkvViews, positions: Buf, slotMapping: Buf, invFreq: Buf,
+  qOut: Buf, qOutStride: number, kCache: Buf, vCache: Buf, numTokens: number): void {
+  ks.get('rope_write_kv').launch({ grid: [numTokens], block: [128] }, s, [
+    arg.ptr(qkv.q, 2 * qkv.qOffset), arg.i32(qkv.qStride), arg.ptr(qkv.k, 2 * qkv.kOffset), arg.i32(qkv.kStride),
+    arg.ptr(qkv.v, 2 * qkv.vOffset), arg.i32(qkv.vStride), arg.ptr(positions), arg.ptr(slotMapping), arg.ptr(invFreq),
+    arg.ptr(qOut), arg.i32(qOutStride), arg.ptr(kCache), arg.ptr(vCache), arg.i32(numTokens)]);
+}
+
+/** Paged-attention metadata on the device (int32 arrays). */
+export interface PagedMeta {
+  readonly blockTables: Buf;
+  readonly maxBlocksPerSeq: number;
+  readonly contextLens: Buf;
+  readonly numSeqs: number;
+}
+
+/** Split-KV scratch for decode: sized by `decodeScratchFloats`. */
+export interface DecodeScratch { readonly out: Buf; readonly max: Buf; readonly sum: Buf }
+
+export function decodeSplits(maxContext: number): number {
+  return Math.max(1, Math.ceil(maxContext / DECODE_PARTITION));
+}
+
+/** Floats needed for decode's partial outputs and for its max/sum arrays. */
+export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: number, maxContext: number): { out: number; stats: number } {
+  const splits = decodeSplits(maxContext);
+  return { out: numSeqs * numHeads * splits * headDim, stats: numSeqs * numHeads * splits };
+}
+
+/** One query row per sequence (qRows[seq]); writes out rows qRows[seq]. */
+export function attentionDecode(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
+  meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number): void {
+  const { numHeads, numKvHeads, headDim } = ks.shapes;
+  const splits = decodeSplits(maxContext);
+  ks.get('attention_decode').launch({ grid: [splits, numKvHeads, meta.numSeqs], block: [DECODE_THREADS] }, s, [
+    arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
+    arg.i32(meta.maxBlocksPerSeq), arg.ptr(meta.contextLens), arg.f32(scale), arg.ptr(scratch.out), arg.ptr(scratch.max),
+    arg.ptr(scratch.sum), arg.i32(splits)]);
+  ks.get('attention_decode_combine').launch({ grid: [numHeads, meta.numSeqs], block: [headDim] }, s, [
+    arg.ptr(scratch.out), arg.ptr(scratch.max), arg.ptr(scratch.sum), arg.ptr(qRows), arg.ptr(out), arg.i32(outStride), arg.i32(splits)]);
+}
+
+/** Causal prefill / chunked prefill: queryStarts/queryLens int32 per sequence. */
+export function attentionPrefill(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, out: Buf, outStride: number,
+  kCache: Buf, vCache: Buf, meta: PagedMeta, queryStarts: Buf, queryLens: Buf, maxQueryLen: number, scale: number): void {
+  const { numHeads, headDim } = ks.shapes;
+  ks.get('attention_prefill').launch(
+    { grid: [Math.ceil(maxQueryLen / PREFILL_BLOCK_M), numHeads, meta.numSeqs], block: [128], smem: prefillSmemBytes(headDim) }, s, [
+      arg.ptr(q), arg.i32(qStride), arg.ptr(out), arg.i32(outStride), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
+      arg.i32(meta.maxBlocksPerSeq), arg.ptr(queryStarts), arg.ptr(queryLens), arg.ptr(meta.contextLens), arg.f32(scale)]);
+}
+
+/** Greedy ids of float32 logits [rows, vocab] into out (int32). */
+export function argmaxRows(ks: KernelSet, s: Stream | null, logits: Buf, vocab: number, rows: number, out: Buf): void {
+  ks.get('argmax_rows').launch({ grid: [rows], block: [1024] }, s, [arg.ptr(logits), arg.i32(vocab), arg.ptr(out)]);
+}
+
+/** Seeded temperature/top-k/top-p sampling; per-row params (f32, i32, f32, u64 seeds). */
+export function sampleRows(ks: KernelSet, s: Stream | null, logits: Buf, vocab: number, rows: number,
+  p: { temperature: Buf; topK: Buf; topP: Buf; seeds: Buf }, out: Buf): void {
+  ks.get('sample_rows').launch({ grid: [rows], block: [1024] }, s, [
+    arg.ptr(logits), arg.i32(vocab), arg.ptr(p.temperature), arg.ptr(p.topK), arg.ptr(p.topP), arg.ptr(p.seeds), arg.ptr(out)]);
+}

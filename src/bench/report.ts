@@ -1,0 +1,73 @@
+/**
+ * Renders benchmark reports for people: a markdown table, and an SVG chart (vega-lite,
+ * rendered headless) of throughput and TTFT per scenario or against concurrency.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import type { BenchReport, BenchResult } from './types.js';
+
+const fmt = (x: number | undefined | null, digits = 1): string =>
+  x === undefined || x === null || Number.isNaN(x) ? '–' : x.toFixed(digits);
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+export function markdownTable(results: readonly BenchResult[]): string {
+  const head = '| scenario | mode | requests | ISL/OSL | conc. | output tok/s | total tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p99 ms | KV frag. | memory MiB (weights / KV / act. / other) |';
+  const sep = '|' + ' --- |'.repeat(12);
+  const rows = results.map((r) => {
+    const mem = r.memory ? `${mib(r.memory.weights)} / ${mib(r.memory.kvCache)} / ${mib(r.memory.activations)} / ${mib(r.memory.other)}` : '–';
+    return `| ${r.label} | ${r.mode} | ${r.numRequests} | ${fmt(r.meanInputLen, 0)}/${fmt(r.meanOutputLen, 0)} | ${r.concurrency ?? '–'} | ` +
+      `${fmt(r.outputTokPerS)} | ${fmt(r.totalTokPerS)} | ${fmt(r.reqPerS, 2)} | ` +
+      `${fmt(r.ttftMs.p50)} / ${fmt(r.ttftMs.p90)} / ${fmt(r.ttftMs.p99)} | ${fmt(r.itlMs.p50, 2)} / ${fmt(r.itlMs.p99, 2)} | ` +
+      `${r.fragmentation === null ? '–' : `${(100 * r.fragmentation).toFixed(1)}%`} | ${mem} |`;
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
+export function markdownReport(report: BenchReport): string {
+  return [
+    `Kiln ${report.kiln}, ${report.date}, ${report.host.device}, Node ${report.host.node} (${report.host.platform}, ${report.host.cpus} CPUs)`,
+    '',
+    `Command: \`${report.command}\``,
+    '',
+    markdownTable(report.results),
+    '',
+  ].join('\n');
+}
+
+/** Bars of output tok/s and TTFT p50 per scenario (x = concurrency when the runs have one). */
+export async function svgChart(results: readonly BenchResult[], title: string): Promise<string> {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const values = results.flatMap((r) => [
+    { scenario: r.label, metric: 'output tok/s', value: r.outputTokPerS },
+    { scenario: r.label, metric: 'TTFT p50 (ms)', value: r.ttftMs.p50 },
+  ]).filter((v) => Number.isFinite(v.value));
+  const spec = vl.compile({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values },
+    facet: { column: { field: 'metric', type: 'nominal', title: null } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 260,
+      height: 200,
+      mark: { type: 'bar', tooltip: true },
+      encoding: {
+        x: { field: 'scenario', type: 'nominal', sort: null, axis: { labelAngle: -30 } },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: { field: 'scenario', type: 'nominal', legend: null },
+      },
+    },
+  }).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+/** Writes a file atomically (temp + rename). */
+export function writeFileAtomic(path: string, content: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, path);
+}

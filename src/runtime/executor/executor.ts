@@ -1,0 +1,210 @@
+/**
+ * Executor: the engine core's loop. Requests are submitted at any time; each step the scheduler
+ * forms a batch, the model runner runs it, the scheduler's state is updated and every logits row
+ * goes to its request, which samples and streams. The loop runs steps while there is work and
+ * otherwise awaits a promise that the next submission resolves (no busy waiting, no timers); it
+ * yields to the event loop between steps (setImmediate) so submissions and cancellations get in.
+ */
+import { performance } from 'node:perf_hooks';
+import { RequestError } from '../../errors/index.js';
+import type { ExecutionContext } from '../../backends/types.js';
+import type { TextTokenizer } from '../../tokenizer/types.js';
+import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult } from '../api.js';
+import { KVCacheManager } from '../kv-cache/kv-cache-manager.js';
+import { runStep } from '../runner/model-runner.js';
+import { createSamplingConfig } from '../sampling/params.js';
+import { randomSeed } from '../sampling/prng.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { BeamRequest } from './beam-request.js';
+import { DeltaStream } from './delta-stream.js';
+import { type ActiveRequest, type RequestInfo, SamplingRequest, type SeqHost } from './request.js';
+
+export interface ExecutorSettings {
+  readonly maxBatchSize: number;
+  readonly maxNumTokens: number;
+  readonly maxInputLen: number;
+  readonly maxOutputLen: number;
+  /** Default true. */
+  readonly chunkedPrefill?: boolean;
+}
+
+export interface ExecutorOptions {
+  readonly context: ExecutionContext;
+  readonly tokenizer: TextTokenizer;
+  readonly settings: ExecutorSettings;
+  /** Must match the KvCacheSpec the context was created with. */
+  readonly kv: { readonly numBlocks: number; readonly tokensPerBlock: number; readonly enablePrefixCaching?: boolean };
+}
+
+interface Submitted {
+  readonly request: ActiveRequest;
+  readonly done: Promise<RequestResult>;
+}
+
+export class Executor {
+  readonly scheduler: Scheduler;
+  readonly kv: KVCacheManager;
+  private readonly requests = new Map<string, ActiveRequest>();
+  private readonly owners = new Map<number, ActiveRequest>();
+  private readonly resolvers = new Map<ActiveRequest, (r: RequestResult) => void>();
+  private nextSeqId = 0;
+  private nextRequestId = 0;
+  private wake: (() => void) | null = null;
+  private closed = false;
+  private numSteps = 0;
+  private numPromptTokens = 0;
+  private numGeneratedTokens = 0;
+  private readonly host: SeqHost;
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.kv = new KVCacheManager(options.kv.numBlocks, options.kv.tokensPerBlock, options.kv.enablePrefixCaching ?? true);
+    this.scheduler = new Scheduler(options.settings, this.kv);
+    this.host = {
+      fork: (parent, owner) => this.forkSeq(parent, owner),
+      append: (seqId, tokenId) => {
+        this.scheduler.appendToken(seqId, tokenId);
+      },
+      release: (seqId) => {
+        this.scheduler.finish(seqId);
+        this.owners.delete(seqId);
+      },
+    };
+    void this.loop();
+  }
+
+  /** Starts a request; its deltas stream as they are produced. Throws RequestError for an invalid request. */
+  submit(request: GenerateRequest): AsyncIterable<RequestDelta> {
+    return this.start(this.prepare(request)).request.info.stream;
+  }
+
+  /** Runs requests concurrently; results in input order. Rejects before starting any if one is invalid. */
+  async generate(requests: readonly GenerateRequest[]): Promise<RequestResult[]> {
+    const infos = requests.map((r) => this.prepare(r));
+    const ids = new Set(infos.map((i) => i.id));
+    if (ids.size !== infos.length) throw new RequestError('two requests of one batch share a requestId: make them unique', 'requestId');
+    return Promise.all(infos.map((info) => this.start(info).done));
+  }
+
+  /** Ends a request: its outputs finish with 'cancelled' and its blocks return at once. False if unknown. */
+  cancel(requestId: string): boolean {
+    const req = this.requests.get(requestId);
+    if (!req) return false;
+    req.abort('cancelled');
+    this.settle(req);
+    return true;
+  }
+
+  stats(): ExecutorStats {
+    return {
+      numWaiting: this.scheduler.numWaiting,
+      numRunning: this.scheduler.numRunning,
+      numPreemptions: this.scheduler.numPreemptions,
+      kv: this.kv.stats(),
+      numSteps: this.numSteps,
+      numPromptTokens: this.numPromptTokens,
+      numGeneratedTokens: this.numGeneratedTokens,
+    };
+  }
+
+  /** Cancels everything and stops the loop. The context stays owned by the caller. */
+  close(): void {
+    for (const id of [...this.requests.keys()]) this.cancel(id);
+    this.closed = true;
+    this.notify();
+  }
+
+  private prepare(request: GenerateRequest): RequestInfo {
+    if (this.closed) throw new RequestError('the executor is closed');
+    const { tokenizer } = this.options;
+    const id = request.requestId ?? `req-${this.nextRequestId++}`;
+    if (this.requests.has(id)) throw new RequestError(`request id ${id} is already in flight: use a unique requestId`, 'requestId');
+    const cfg = createSamplingConfig(request.params);
+    if (cfg.beamWidth > 1 && (cfg.stop.length > 0 || cfg.logprobs !== undefined)) {
+      throw new RequestError('beam search supports neither stop strings nor logprobs here', 'beamWidth');
+    }
+    const promptTokens = request.promptTokenIds ? [...request.promptTokenIds] : request.prompt !== undefined ? tokenizer.encode(request.prompt) : null;
+    if (!promptTokens) throw new RequestError('a request needs prompt or promptTokenIds', 'prompt');
+    const bad = promptTokens.find((t) => !Number.isInteger(t) || t < 0 || t >= tokenizer.vocabSize);
+    if (bad !== undefined) throw new RequestError(`prompt token id ${bad} is outside the vocabulary (size ${tokenizer.vocabSize})`, 'promptTokenIds');
+    this.scheduler.checkRequest(promptTokens.length, cfg.maxNewTokens, Math.max(cfg.n, cfg.beamWidth));
+    const endTokens = new Set([...cfg.stopTokenIds, ...(cfg.ignoreEos ? [] : tokenizer.eosTokenIds)]);
+    const stream = new DeltaStream(() => this.cancel(id));
+    const prompt = request.promptTokenIds ? null : (request.prompt ?? null);
+    return { id, prompt, promptTokens, cfg, seed: cfg.seed ?? randomSeed(), endTokens, stream, tokenizer, submittedAt: performance.now() };
+  }
+
+  private start(info: RequestInfo): Submitted {
+    const seqId = this.nextSeqId++;
+    const req = info.cfg.beamWidth > 1 ? new BeamRequest(info, this.host, seqId) : new SamplingRequest(info, this.host, seqId);
+    this.requests.set(info.id, req);
+    this.owners.set(seqId, req);
+    this.scheduler.add(seqId, info.promptTokens);
+    this.numPromptTokens += info.promptTokens.length;
+    const done = new Promise<RequestResult>((resolve) => this.resolvers.set(req, resolve));
+    this.notify();
+    return { request: req, done };
+  }
+
+  private forkSeq(parentSeqId: number, owner: ActiveRequest): number {
+    const id = this.nextSeqId++;
+    this.scheduler.fork(parentSeqId, id);
+    this.owners.set(id, owner);
+    return id;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      if (!this.scheduler.hasWork()) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.step();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private step(): void {
+    let rows;
+    try {
+      const out = this.scheduler.schedule();
+      if (out.seqs.length > 0) this.numSteps++;
+      // With work pending, an empty step would repeat forever: a scheduler bug, made loud.
+      if (out.seqs.length === 0 && out.preempted.length === 0) throw new Error(`internal error: the scheduler made no progress (${this.scheduler.numWaiting} waiting, ${this.scheduler.numRunning} running)`);
+      rows = runStep(this.options.context, out).logits;
+      this.scheduler.update(out);
+    } catch (err) {
+      this.failAll(err);
+      return;
+    }
+    for (const { seqId, row } of rows) {
+      const req = this.owners.get(seqId);
+      if (!req || req.done) continue;
+      const before = req.numGenerated;
+      req.onLogits(seqId, row);
+      this.numGeneratedTokens += req.numGenerated - before;
+      if (req.done) this.settle(req);
+    }
+  }
+
+  /** A failed step (backend error) ends every request in flight with finishReason 'error'. */
+  private failAll(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    for (const req of [...this.requests.values()]) {
+      req.abort('error', message);
+      this.settle(req);
+    }
+  }
+
+  private settle(req: ActiveRequest): void {
+    this.requests.delete(req.info.id);
+    for (const [seqId, owner] of this.owners) if (owner === req) this.owners.delete(seqId);
+    this.resolvers.get(req)?.(req.result());
+    this.resolvers.delete(req);
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}

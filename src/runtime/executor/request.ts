@@ -1,0 +1,128 @@
+/**
+ * A request in flight. `SamplingRequest` (n ≥ 1 independent samples) and `BeamRequest` (beam
+ * search) turn logits rows into tokens and drive their sequences through the `SeqHost` (fork,
+ * append, finish); the executor only routes rows and owns the loop.
+ */
+import { performance } from 'node:perf_hooks';
+import type { TextTokenizer } from '../../tokenizer/types.js';
+import type { FinishReason, RequestResult } from '../api.js';
+import type { SamplingConfig } from '../sampling/params.js';
+import { sampleToken } from '../sampling/sampler.js';
+import type { DeltaStream } from './delta-stream.js';
+import { SampleOutput } from './sample-output.js';
+
+/** What a request may do to the scheduler, through the executor. */
+export interface SeqHost {
+  /** A new sequence id forked from `parentSeqId`, routed to `owner`. */
+  fork(parentSeqId: number, owner: ActiveRequest): number;
+  append(seqId: number, tokenId: number): void;
+  /** Removes the sequence; its blocks return to the pool at once. */
+  release(seqId: number): void;
+}
+
+export interface RequestInfo {
+  readonly id: string;
+  readonly prompt: string | null;
+  readonly promptTokens: readonly number[];
+  readonly cfg: SamplingConfig;
+  readonly seed: number;
+  /** EOS (unless ignoreEos) and stop token ids. */
+  readonly endTokens: ReadonlySet<number>;
+  readonly stream: DeltaStream;
+  readonly tokenizer: TextTokenizer;
+  readonly submittedAt: number;
+}
+
+export abstract class ActiveRequest {
+  firstTokenAt: number | null = null;
+  finishedAt: number | null = null;
+  /** Tokens generated so far, over all outputs (for stats). */
+  numGenerated = 0;
+
+  constructor(readonly info: RequestInfo, protected readonly host: SeqHost) {}
+
+  get done(): boolean {
+    return this.finishedAt !== null;
+  }
+
+  /** A logits row for `seqId`'s last token (a view: copy it to keep it past this call). */
+  abstract onLogits(seqId: number, row: Float32Array): void;
+  /** Ends every unfinished output with `reason`, releasing its sequences. */
+  abstract abort(reason: FinishReason, error?: string): void;
+  protected abstract outputs(): RequestResult['outputs'];
+
+  result(): RequestResult {
+    const end = this.finishedAt ?? performance.now();
+    return {
+      requestId: this.info.id,
+      prompt: this.info.prompt,
+      promptTokenIds: [...this.info.promptTokens],
+      outputs: this.outputs(),
+      ttftMs: (this.firstTokenAt ?? end) - this.info.submittedAt,
+      latencyMs: end - this.info.submittedAt,
+    };
+  }
+
+  protected markFirstToken(): void {
+    this.firstTokenAt ??= performance.now();
+  }
+
+  protected markFinished(): void {
+    this.finishedAt = performance.now();
+    this.info.stream.end();
+  }
+}
+
+/** n ≥ 1 independent samples; samples 1..n-1 fork the prompt's blocks after its prefill. */
+export class SamplingRequest extends ActiveRequest {
+  private readonly samples: SampleOutput[] = [];
+  private forked = false;
+
+  constructor(info: RequestInfo, host: SeqHost, rootSeqId: number) {
+    super(info, host);
+    this.samples.push(this.newSample(0, rootSeqId));
+  }
+
+  onLogits(seqId: number, row: Float32Array): void {
+    // The prompt's logits serve every sample: fork them all from it before sampling.
+    const first = !this.forked;
+    if (first) this.forkSamples();
+    this.markFirstToken();
+    for (const s of this.samples) {
+      if (s.finishReason !== null || (!first && s.seqId !== seqId)) continue;
+      const ctx = { promptTokens: this.info.promptTokens, outputTokens: s.tokens, seed: this.info.seed, index: s.index, suppress: s.suppressed() };
+      const { tokenId, logprob } = sampleToken(row, this.info.cfg, ctx);
+      const delta = s.append(tokenId, logprob);
+      this.numGenerated++;
+      this.info.stream.push(delta);
+      if (s.finishReason !== null) this.host.release(s.seqId);
+      else this.host.append(s.seqId, tokenId);
+    }
+    if (this.samples.every((s) => s.finishReason !== null)) this.markFinished();
+  }
+
+  abort(reason: FinishReason, error?: string): void {
+    for (const s of this.samples) {
+      if (s.finishReason !== null) continue;
+      this.host.release(s.seqId);
+      this.info.stream.push(s.abort(reason, error));
+    }
+    if (!this.done) this.markFinished();
+  }
+
+  protected outputs(): RequestResult['outputs'] {
+    return this.samples.map((s) => s.toOutput());
+  }
+
+  /** After the prompt's prefill, samples 1..n-1 share its blocks (fork before any token is appended). */
+  private forkSamples(): void {
+    this.forked = true;
+    const root = this.samples[0] as SampleOutput;
+    for (let i = 1; i < this.info.cfg.n; i++) this.samples.push(this.newSample(i, this.host.fork(root.seqId, this)));
+  }
+
+  private newSample(index: number, seqId: number): SampleOutput {
+    const detok = this.info.tokenizer.createDetokenizer({ skipSpecialTokens: true });
+    return new SampleOutput(this.info.id, index, seqId, this.info.cfg, this.info.endTokens, detok);
+  }
+}
