@@ -2,10 +2,11 @@
  * The CUDA backend's device check: compiles every kernel with NVRTC, runs each against the CPU
  * backend's kernels on fresh random inputs (outputs poisoned with NaN first), times them with
  * events, tunes cuBLASLt GEMMs at Llama-3-8B shapes, captures and replays a CUDA graph, and writes
- * $OUT/cuda-report.json and $OUT/cuda-report.md (or ./cuda-report/ when OUT is unset).
+ * $OUT/cuda-report.json and $OUT/cuda-report.md (or <tmpdir>/kiln-cuda-report/ when OUT is unset).
  * Run on the GPU machine through scripts/cuda/run-on-device.sh.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BackendError } from '../../src/errors/index.js';
 import { CudaDevice } from '../../src/backends/cuda/device.js';
@@ -20,6 +21,7 @@ import { checkGraph } from './check-graph.js';
 import { renderMarkdown } from './report.js';
 
 const SHAPES = { hiddenSize: 4096, intermediateSize: 14336, numHeads: 32, numKvHeads: 8, headDim: 128, tokensPerBlock: 16 };
+const SMALL = { hiddenSize: 256, intermediateSize: 688, numHeads: 8, numKvHeads: 2, headDim: 64, tokensPerBlock: 32 };
 
 let partialLog: string | undefined;
 
@@ -48,7 +50,7 @@ function copyBandwidth(device: CudaDevice, arena: Arena): { bytes: number; ms: n
 }
 
 function main(): void {
-  const outDir = resolve(process.env.OUT ?? 'cuda-report');
+  const outDir = resolve(process.env.OUT ?? join(tmpdir(), 'kiln-cuda-report'));
   mkdirSync(outDir, { recursive: true });
   partialLog = join(outDir, 'partial.jsonl');
   const started = new Date().toISOString();
@@ -82,9 +84,23 @@ function main(): void {
     attempt('attention_prefill timing', () => timePrefill(ctx, 1, 4096)),
     attempt('attention_prefill timing', () => timePrefill(ctx, 8, 1024)),
     attempt('argmax', () => checkArgmax(ctx)),
-    attempt('sampling', () => checkSampling(ctx)),
+    attempt('sampling', () => checkSampling(ctx, 0.8, 50, 0.9)),
+    attempt('sampling top_p only', () => checkSampling(ctx, 1.0, 0, 0.8)),
+    attempt('sampling top_k only', () => checkSampling(ctx, 0.7, 20, 1)),
     ...(['none', 'bias', 'gelu_bias', 'relu_bias'] as const).map((e) => attempt(`gemm ${e}`, () => checkGemmEpilogue(ctx, lt, e))),
   ];
+  // The same kernels specialised for a small model (head_dim 64, GQA 4, 32 tokens per block): correctness only.
+  const small = KernelSet.load(device, SMALL, compileKernels(SMALL, device.info.arch, process.env.KILN_KERNEL_DIR));
+  const sctx: Ctx = { ...ctx, ks: small };
+  const tag = (r: CheckResult): CheckResult => ({ ...r, name: `[small] ${r.name}`, ms: undefined, gbps: undefined, tflops: undefined });
+  results.push(...[
+    attempt('small add_rmsnorm', () => tag(checkRmsnorm(sctx, true))),
+    attempt('small silu_mul', () => tag(checkSiluMul(sctx))),
+    attempt('small rope llama3', () => tag(checkRopeKv(sctx, LLAMA3_SCALING))),
+    attempt('small attention_decode', () => tag(checkDecode(sctx))),
+    attempt('small attention_prefill', () => tag(checkPrefill(sctx))),
+  ]);
+  small.dispose();
   let gemm: { timings: GemmTiming[]; cacheHits: number; cacheEntries: number } | { error: string };
   try {
     gemm = timeLlamaGemms(ctx, lt, cachePath);

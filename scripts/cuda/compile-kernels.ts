@@ -1,5 +1,5 @@
 /**
- * Compiles every kernel with NVRTC for Llama-3-8B shapes and prints registers-free stats (size, ms).
+ * Compiles every kernel with NVRTC for Llama-3-8B shapes and prints each cubin's size and compile time.
  * Runs without a GPU where libnvrtc is on the library path: `npx tsx scripts/cuda/compile-kernels.ts [arch]`.
  */
 import { compileCubin, nvrtcOptions } from '../../src/backends/cuda/compiler.js';

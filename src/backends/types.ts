@@ -57,7 +57,7 @@ export interface ExecutionContext {
   /** Runs the graph; returns its outputs by name, in host memory (float32 for float outputs). */
   run(step: StepInputs): Record<string, HostTensor>;
   /** Bytes this context holds: weights, KV pool, activation arena. */
-  memoryUsage(): { weights: number; kvCache: number; activations: number };
+  memoryUsage(): { weights: number; kvCache: number; activations: number; /** device bytes in use beyond the three (CUDA) */ other?: number };
   dispose(): void;
 }
 

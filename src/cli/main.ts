@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { KilnError } from '../errors/index.js';
 import { normalizeFlags } from './args.js';
+import { registerBench } from './commands/bench.js';
 import { registerBuild } from './commands/build.js';
 import { registerConvert } from './commands/convert.js';
 import { registerQuickstart } from './commands/quickstart.js';
@@ -18,6 +19,7 @@ export function createProgram(): Command {
   registerBuild(program);
   registerRun(program);
   registerServe(program);
+  registerBench(program);
   return program;
 }
 

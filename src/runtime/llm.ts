@@ -47,6 +47,7 @@ export class LLM {
   readonly tokenizer: TextTokenizer;
   private readonly ready: Promise<{ executor: Executor; context: ExecutionContext }>;
   private executor: Executor | null = null;
+  private context: ExecutionContext | null = null;
   private disposed = false;
 
   constructor(readonly options: LLMOptions) {
@@ -80,6 +81,12 @@ export class LLM {
     return this.executor?.cancel(requestId) ?? false;
   }
 
+  /** Bytes the backend holds: weights, KV pool, activations, other (zeros until the backend is up). */
+  memoryUsage(): { weights: number; kvCache: number; activations: number; other: number } {
+    const usage = this.context?.memoryUsage();
+    return { weights: usage?.weights ?? 0, kvCache: usage?.kvCache ?? 0, activations: usage?.activations ?? 0, other: usage?.other ?? 0 };
+  }
+
   /** Zeros until the backend is up. */
   stats(): ExecutorStats {
     if (this.executor) return this.executor.stats();
@@ -106,6 +113,7 @@ export class LLM {
     const kv = { numBlocks: spec.numBlocks, tokensPerBlock: spec.tokensPerBlock, ...(this.options.enablePrefixCaching !== undefined ? { enablePrefixCaching: this.options.enablePrefixCaching } : {}) };
     const executor = new Executor({ context, tokenizer: this.tokenizer, settings, kv });
     this.executor = executor;
+    this.context = context;
     return { executor, context };
   }
 }

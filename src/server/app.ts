@@ -107,7 +107,7 @@ function registerOps(app: FastifyInstance, ctx: ServerContext): void {
   });
   const modelCard = (): unknown => ({
     id: ctx.modelName, object: 'model', created: 0, owned_by: 'kiln',
-    ...(ctx.client.modelInfo ? { max_model_len: ctx.client.modelInfo.maxInputLen + ctx.client.modelInfo.maxOutputLen } : {}),
+    ...(ctx.client.modelInfo ? { max_model_len: ctx.client.modelInfo.maxInputLen + ctx.client.modelInfo.maxOutputLen, vocab_size: ctx.client.modelInfo.vocabSize } : {}),
   });
   app.get('/v1/models', async () => ({ object: 'list', data: [modelCard()] }));
   app.get('/v1/models/:model', async (request) => {

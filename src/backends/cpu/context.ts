@@ -9,7 +9,7 @@ import { formatShape, ropeScalingAttr } from '../../graph/ops/index.js';
 import type { Attrs, GraphDef, Shape } from '../../graph/types.js';
 import type { Engine } from '../../engine/types.js';
 import type { ContextOptions, ExecutionContext, HostTensor, StepInputs } from '../types.js';
-import { numel, type Buf } from './buffer.js';
+import { numel, type Buf, type CpuData } from './buffer.js';
 import { ropeKey, tryGetKernel, type KernelEnv } from './kernels/index.js';
 import { RopeTable } from './kernels/rope.js';
 import { CpuKvCache } from './kv-cache.js';
@@ -32,6 +32,28 @@ function lastUses(graph: GraphDef): number[] {
   graph.nodes.forEach((node, i) => { for (const id of node.inputs) last[id] = i; });
   for (const o of graph.outputs) last[o.tensor] = Infinity;
   return last;
+}
+
+/** Bytes of live intermediates; buffers shared by views (reshape) count once. */
+class LiveBytes {
+  bytes = 0;
+  private readonly refs = new Map<CpuData, number>();
+
+  hold(data: CpuData): void {
+    const n = this.refs.get(data) ?? 0;
+    if (n === 0) this.bytes += data.byteLength;
+    this.refs.set(data, n + 1);
+  }
+
+  release(data: CpuData): void {
+    const n = this.refs.get(data) ?? 0;
+    if (n <= 1) {
+      this.refs.delete(data);
+      this.bytes -= data.byteLength;
+    } else {
+      this.refs.set(data, n - 1);
+    }
+  }
 }
 
 export class CpuContext implements ExecutionContext {
@@ -69,7 +91,7 @@ export class CpuContext implements ExecutionContext {
     for (const [id, data] of this.weights.transposed) values[id] ??= { data, shape: this.graph.tensors[id]!.shape as number[] };
     const bindings = this.bindInputs(step, values);
     const env = this.kernelEnv(step);
-    let liveBytes = 0;
+    const live = new LiveBytes();
     this.graph.nodes.forEach((node, i) => {
       const inputs = node.inputs.map((id) => values[id] ?? this.missing(node.op, id));
       const outShapes = node.outputs.map((id) => resolveShape(this.graph.tensors[id]!.shape, bindings, `node ${node.id} (${node.op})`));
@@ -80,12 +102,12 @@ export class CpuContext implements ExecutionContext {
           throw new BackendError(`node ${node.id} (${node.op}) produced ${out.data.length} elements for shape ${formatShape(outShapes[k]!)}; check the input shapes`);
         }
         values[id] = { data: out.data, shape: outShapes[k]! };
-        liveBytes += out.data.byteLength;
+        live.hold(out.data);
       });
-      this.peakActivationBytes = Math.max(this.peakActivationBytes, liveBytes);
+      this.peakActivationBytes = Math.max(this.peakActivationBytes, live.bytes);
       for (const id of node.inputs) {
         if (this.lastUse[id] === i && this.graph.tensors[id]!.kind === 'intermediate') {
-          liveBytes -= values[id]?.data.byteLength ?? 0;
+          live.release(values[id]!.data);
           values[id] = undefined;
         }
       }

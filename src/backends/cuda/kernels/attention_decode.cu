@@ -39,6 +39,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_decode(const bf1
   __syncthreads();
   const int* table = blockTables + (size_t)seq * maxBlocksPerSeq;
   const int lane = threadIdx.x % LANES_PER_TOKEN, tok = threadIdx.x / LANES_PER_TOKEN;
+  float qreg[GROUP][8];  // this lane's slice of every query in the group, kept in registers
+#pragma unroll
+  for (int g = 0; g < GROUP; g++)
+#pragma unroll
+    for (int j = 0; j < 8; j++) qreg[g][j] = qs[g][lane * 8 + j];
   // Loop bounds are the same for every thread: the shuffles below need the whole warp.
   for (int base = start; base < end; base += TOKENS_PER_PASS * UNROLL) {
     const int t0 = base + tok;
@@ -56,7 +61,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_decode(const bf1
       for (int g = 0; g < GROUP; g++) {
         float d = 0.f;
 #pragma unroll
-        for (int j = 0; j < 8; j++) d += qs[g][lane * 8 + j] * kv[u][j];
+        for (int j = 0; j < 8; j++) d += qreg[g][j] * kv[u][j];
 #pragma unroll
         for (int o = LANES_PER_TOKEN / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
         if (lane == 0 && t < end) scores[t - start][g] = d;

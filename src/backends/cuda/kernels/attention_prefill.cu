@@ -24,7 +24,18 @@ __device__ __forceinline__ void mma_bf16_16816(float* c, uint32_t a0, uint32_t a
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ uint32_t lds32(const bf16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+// Four 8x8 bf16 tiles; lane l addresses row (l % 8) of tile l / 8. Thread (g, t) gets row g, cols 2t..2t+1 of each.
+__device__ __forceinline__ void ldsm_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, const bf16_t* p) {
+  const uint32_t addr = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+// Two 8x8 bf16 tiles, transposed on load: lanes 0-7 address tile 0's rows, lanes 8-15 tile 1's.
+// Gives each thread (g = lane/4, t = lane%4) rows 2t, 2t+1 of column g: an m16n8k16 B fragment of V.
+__device__ __forceinline__ void ldsm_x2_trans(uint32_t& r0, uint32_t& r1, const bf16_t* p) {
+  const uint32_t addr = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+}
 
 // Loads BN key (or value) rows starting at key kb into smem; rows past the context are zeros.
 __device__ __forceinline__ void load_kv_tile(bf16_t* dst, const bf16_t* cache, const int* table, int kb, int ctx, int kvh) {
@@ -75,14 +86,20 @@ extern "C" __global__ void __launch_bounds__(128) attention_prefill(const bf16_t
     float s[NT_S][4];
 #pragma unroll
     for (int n = 0; n < NT_S; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    // ldmatrix addressing: A (Q rows) tiles = rows 0-7 / 8-15 x cols k0 / k0+8; B (K rows) tiles =
+    // keys of n-tile n (cols k0, k0+8) then of n-tile n+1.
+    const bf16_t* qa = Qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + (lane >> 4) * 8;
+    const bf16_t* kbase = Ks + ((lane & 7) + (lane >> 4) * 8) * LDS + ((lane >> 3) & 1) * 8;
 #pragma unroll
     for (int kk = 0; kk < KT_D; kk++) {
-      const bf16_t* qa = Qs + row0 * LDS + kk * 16 + 2 * t4;
-      const uint32_t a0 = lds32(qa), a1 = lds32(qa + 8 * LDS), a2 = lds32(qa + 8), a3 = lds32(qa + 8 * LDS + 8);
+      uint32_t a0, a1, a2, a3;
+      ldsm_x4(a0, a1, a2, a3, qa + kk * 16);
 #pragma unroll
-      for (int n = 0; n < NT_S; n++) {
-        const bf16_t* kbp = Ks + (n * 8 + g) * LDS + kk * 16 + 2 * t4;
-        mma_bf16_16816(s[n], a0, a1, a2, a3, lds32(kbp), lds32(kbp + 8));
+      for (int n = 0; n < NT_S; n += 2) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(b0, b1, b2, b3, kbase + n * 8 * LDS + kk * 16);
+        mma_bf16_16816(s[n], a0, a1, a2, a3, b0, b1);
+        mma_bf16_16816(s[n + 1], a0, a1, a2, a3, b2, b3);
       }
     }
     float mx0 = NEG_INF, mx1 = NEG_INF;
@@ -121,12 +138,11 @@ extern "C" __global__ void __launch_bounds__(128) attention_prefill(const bf16_t
     for (int kk = 0; kk < BN / 16; kk++) {
       const uint32_t a0 = pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), a1 = pack_bf16x2(s[2 * kk][2], s[2 * kk][3]);
       const uint32_t a2 = pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      const bf16_t* vr = Vs + (kk * 16 + 2 * t4) * LDS + g;
+      const bf16_t* vr = Vs + (kk * 16 + (lane & 15)) * LDS;
 #pragma unroll
       for (int n = 0; n < NT_D; n++) {
-        const bf16_t* vp = vr + n * 8;
-        const uint32_t b0 = (uint32_t)vp[0] | ((uint32_t)vp[LDS] << 16);
-        const uint32_t b1 = (uint32_t)vp[8 * LDS] | ((uint32_t)vp[9 * LDS] << 16);
+        uint32_t b0, b1;
+        ldsm_x2_trans(b0, b1, vr + n * 8);
         mma_bf16_16816(o[n], a0, a1, a2, a3, b0, b1);
       }
     }

@@ -3,7 +3,7 @@
  * `#define`s (HIDDEN, HEAD_DIM, ...) plus `common.cuh`, so every shape is a compile-time constant.
  * The result is plain CUDA C++ for NVRTC; compiled cubins are what engines store.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../../errors/index.js';
@@ -45,9 +45,15 @@ export const DECODE_THREADS = 128;
 export const PREFILL_BLOCK_M = 64;
 export const PREFILL_BLOCK_N = 64;
 
-/** Where the `.cu` files live: beside this module, or `dir` when given (e.g. from a bundle). */
+/**
+ * Where the `.cu` files live: `dir` when given (e.g. from a bundle), else beside this module, else
+ * (compiled into dist/, where tsc copies no .cu files) the repository's src/backends/cuda/kernels.
+ */
 export function kernelDir(dir?: string): string {
-  return dir ?? fileURLToPath(new URL('.', import.meta.url));
+  if (dir) return dir;
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  if (existsSync(join(here, 'common.cuh'))) return here;
+  return fileURLToPath(new URL('../../../../src/backends/cuda/kernels/', import.meta.url));
 }
 
 export function readKernelText(file: string, dir?: string): string {

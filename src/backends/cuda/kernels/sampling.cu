@@ -71,15 +71,62 @@ __device__ float kept_mass(const float* row, int vocab, uint32_t threshold, floa
   return block_sum(s, scratch);
 }
 
-__device__ uint32_t topk_threshold(const float* row, int vocab, int k, float* scratch) {
-  uint32_t lo = 0u, hi = 0xffffffffu;  // invariant: count(key >= lo) >= k
-  while (lo < hi) {
-    const uint32_t mid = lo + (uint32_t)(((uint64_t)hi - lo + 1ull) >> 1);
-    float c = 0.f;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) c += order_key(row[i]) >= mid ? 1.f : 0.f;
-    if (block_sum(c, scratch) >= (float)k) lo = mid; else hi = mid - 1u;
+// Exact key of the k-th largest logit: a radix select over the order-preserving keys, 8 bits per pass.
+__device__ uint32_t topk_threshold(const float* row, int vocab, int k) {
+  __shared__ int hist[256];
+  __shared__ uint32_t sPrefix;
+  __shared__ int sRemaining;
+  uint32_t prefix = 0u, mask = 0u;
+  int remaining = k;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const uint32_t key = order_key(row[i]);
+      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {  // the digit where the count from the top reaches `remaining`
+      int cum = 0, d = 255;
+      for (; d > 0; d--) { if (cum + hist[d] >= remaining) break; cum += hist[d]; }
+      sPrefix = prefix | ((uint32_t)d << shift);
+      sRemaining = remaining - cum;
+    }
+    __syncthreads();
+    prefix = sPrefix;
+    remaining = sRemaining;
+    mask |= 255u << shift;
   }
-  return lo;
+  return prefix;
+}
+
+// Copies the logits with key >= threshold into cand[] in vocabulary order (deterministic) and returns
+// how many there are; when more than CAND_MAX, copies nothing (the caller works on the full row).
+#define CAND_MAX 1024
+__device__ int gather_candidates(const float* row, int vocab, uint32_t threshold, float* cand) {
+  __shared__ int counts[SAMPLE_THREADS];
+  const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  const int begin = threadIdx.x * chunk, end = min(begin + chunk, vocab);
+  int n = 0;
+  for (int i = begin; i < end; i++) n += order_key(row[i]) >= threshold ? 1 : 0;
+  counts[threadIdx.x] = n;
+  __syncthreads();
+  for (int off = 1; off < (int)blockDim.x; off <<= 1) {
+    const int add = threadIdx.x >= (unsigned)off ? counts[threadIdx.x - off] : 0;
+    __syncthreads();
+    counts[threadIdx.x] += add;
+    __syncthreads();
+  }
+  const int total = counts[blockDim.x - 1];
+  if (total <= CAND_MAX) {
+    int pos = counts[threadIdx.x] - n;
+    for (int i = begin; i < end; i++) {
+      const float v = row[i];
+      if (order_key(v) >= threshold) cand[pos++] = v;
+    }
+  }
+  __syncthreads();
+  return total;
 }
 
 __device__ uint32_t topp_threshold(const float* row, int vocab, uint32_t lo, uint32_t hi, float target, float mx,
@@ -151,11 +198,16 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, row[i]);
   const float mx = block_max(m, scratch);
   const int k = topK[r];
-  uint32_t threshold = (k > 0 && k < vocab) ? topk_threshold(row, vocab, k, scratch) : 0u;
+  uint32_t threshold = (k > 0 && k < vocab) ? topk_threshold(row, vocab, k) : 0u;
   const float p = topP[r];
   if (p < 1.f) {
-    const float mass = kept_mass(row, vocab, threshold, mx, invT, scratch);
-    threshold = topp_threshold(row, vocab, threshold, order_key(mx), p * mass, mx, invT, scratch);
+    __shared__ float cand[CAND_MAX];
+    const int n = gather_candidates(row, vocab, threshold, cand);
+    // Bisection on the top-p cut: over the (few) top-k candidates in shared memory when they fit.
+    const float* src = n <= CAND_MAX ? cand : row;
+    const int len = n <= CAND_MAX ? n : vocab;
+    const float mass = kept_mass(src, len, threshold, mx, invT, scratch);
+    threshold = topp_threshold(src, len, threshold, order_key(mx), p * mass, mx, invT, scratch);
   }
   const float u = (float)(splitmix64(seeds[r]) >> 40) * (1.f / 16777216.f);
   const int id = draw(row, vocab, threshold, mx, invT, u, scratch);
