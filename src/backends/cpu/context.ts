@@ -105,7 +105,7 @@ export class CpuContext implements ExecutionContext {
         live.hold(out.data);
       });
       this.peakActivationBytes = Math.max(this.peakActivationBytes, live.bytes);
-      for (const id of node.inputs) {
+      for (const id of new Set(node.inputs)) { // a node may read one tensor twice (mul(x, x)): release it once
         if (this.lastUse[id] === i && this.graph.tensors[id]!.kind === 'intermediate') {
           live.release(values[id]!.data);
           values[id] = undefined;
