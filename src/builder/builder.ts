@@ -26,6 +26,11 @@ export interface BuildEngineOptions {
   readonly onLog?: (line: string) => void;
   /** The passes to run (default: DEFAULT_PASSES); tests use this to isolate one. */
   readonly passes?: readonly NamedPass[];
+  /**
+   * Largest size of each symbolic dim the network declares beyond num_tokens/num_logits (like the
+   * max of a TensorRT optimization profile); memory is planned at these sizes. Default 1 per symbol.
+   */
+  readonly maxDims?: Readonly<Record<string, number>>;
 }
 
 export class Builder {
@@ -53,7 +58,7 @@ export class Builder {
       for (const line of result.log) log(line);
     }
     validateGraph(graph);
-    const plan = planMemory(graph, planBindings(settings));
+    const plan = planMemory(graph, { ...defaultDims(graph), ...options.maxDims, ...planBindings(settings) });
     log(formatPlanLog(plan));
     const engine: Engine = {
       config: {
@@ -65,6 +70,13 @@ export class Builder {
     };
     return applyTargetBuilder(engine, { settings, log });
   }
+}
+
+/** Binds every symbol other than the LLM ones to 1, so plain networks plan without a profile. */
+function defaultDims(graph: GraphDef): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const t of graph.tensors) for (const d of t.shape) if (typeof d === 'string') dims[d] = 1;
+  return dims;
 }
 
 function checkWeightsPresent(graph: GraphDef, weights: WeightStore): void {

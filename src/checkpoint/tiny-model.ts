@@ -14,12 +14,23 @@ export interface TinyModelOptions {
   readonly seed?: number;
   /** Stored dtype of model.safetensors (default bfloat16, as Llama 3 ships). */
   readonly dtype?: 'float32' | 'float16' | 'bfloat16';
+  /** Overrides of the default shape (benchmarks use a wider model). */
+  readonly shape?: Partial<TinyShape>;
+}
+
+export interface TinyShape {
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly intermediateSize: number;
 }
 
 /** Shape of the tiny model (vocab comes from the tokenizer). */
-export const TINY_SHAPE = {
+export const TINY_SHAPE: TinyShape = {
   hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32, intermediateSize: 256,
-} as const;
+};
 
 /** Std of the random linear/embedding weights: large enough that logits are not flat. */
 const WEIGHT_STD = 0.08;
@@ -57,8 +68,8 @@ export function seededNormal(seed: number, name: string, count: number, mean: nu
   return out;
 }
 
-function tinyWeightShapes(vocab: number): { name: string; shape: number[]; norm: boolean }[] {
-  const { hiddenSize: h, numLayers, numHeads, numKvHeads, headDim, intermediateSize: inter } = TINY_SHAPE;
+function tinyWeightShapes(vocab: number, shape: TinyShape): { name: string; shape: number[]; norm: boolean }[] {
+  const { hiddenSize: h, numLayers, numHeads, numKvHeads, headDim, intermediateSize: inter } = shape;
   const list: { name: string; shape: number[]; norm: boolean }[] = [{ name: 'model.embed_tokens.weight', shape: [vocab, h], norm: false }];
   for (let l = 0; l < numLayers; l++) {
     const p = `model.layers.${l}`;
@@ -78,8 +89,7 @@ function tinyWeightShapes(vocab: number): { name: string; shape: number[]; norm:
   return list;
 }
 
-function hfConfig(vocab: number, bos: number, eos: number[], dtype: string): object {
-  const s = TINY_SHAPE;
+function hfConfig(vocab: number, bos: number, eos: number[], dtype: string, s: TinyShape): object {
   return {
     architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: false, attention_dropout: 0.0,
     bos_token_id: bos, eos_token_id: eos, head_dim: s.headDim, hidden_act: 'silu', hidden_size: s.hiddenSize,
@@ -100,16 +110,17 @@ function writeJson(file: string, value: unknown): void {
 export async function writeTinyModel(dir: string, options: TinyModelOptions = {}): Promise<void> {
   const seed = options.seed ?? 0;
   const dtype = options.dtype ?? 'bfloat16';
+  const shape = { ...TINY_SHAPE, ...options.shape };
   const tok = createTinyTokenizer();
   const bos = tok.specialIds['<|begin_of_text|>'];
   const eos = [tok.specialIds['<|end_of_text|>'], tok.specialIds['<|eot_id|>']];
   fs.mkdirSync(dir, { recursive: true });
-  writeJson(path.join(dir, 'config.json'), hfConfig(tok.vocabSize, bos, eos, dtype));
+  writeJson(path.join(dir, 'config.json'), hfConfig(tok.vocabSize, bos, eos, dtype, shape));
   writeJson(path.join(dir, 'generation_config.json'), { bos_token_id: bos, eos_token_id: eos, transformers_version: '4.46.0' });
   writeJson(path.join(dir, 'tokenizer.json'), tok.tokenizerJson);
   writeJson(path.join(dir, 'tokenizer_config.json'), tok.tokenizerConfig);
   writeJson(path.join(dir, 'special_tokens_map.json'), { bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>' });
-  const entries: WriteEntry[] = tinyWeightShapes(tok.vocabSize).map(({ name, shape, norm }) => ({
+  const entries: WriteEntry[] = tinyWeightShapes(tok.vocabSize, shape).map(({ name, shape, norm }) => ({
     name, dtype, shape,
     data: () => fromFloat32(dtype, seededNormal(seed, name, shape.reduce((a, b) => a * b, 1), norm ? 1 : 0, norm ? 0.05 : WEIGHT_STD)) as Float32Array | Uint16Array,
   }));

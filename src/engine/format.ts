@@ -26,6 +26,11 @@ export const SECTION_ALIGN = 4096;
 export const CONFIG_FILE = 'config.json';
 export const RANK0_FILE = 'rank0.engine';
 
+/** The rank file of tensor-parallel rank `rank` (`rank0.engine` … `rank{N-1}.engine`). */
+export function rankFileName(rank: number): string {
+  return `rank${rank}.engine`;
+}
+
 /** Section kind of weights; other kinds (e.g. 'cubin', 'tactics') belong to target builders. */
 export const WEIGHT_SECTION_KIND = 'weight';
 
@@ -47,6 +52,8 @@ export interface EngineHeader {
   readonly gpuArch: string | null;
   readonly graph: GraphDef;
   readonly sections: readonly SectionInfo[];
+  /** Tensor-parallel rank of this file (absent in tp=1 engines: rank 0). */
+  readonly rank?: number;
 }
 
 export interface EnginePrefix {

@@ -11,7 +11,7 @@ import type { HostTensor } from '../backends/types.js';
 import type { Engine, EngineConfig, EngineSection, EngineSections, Target, WeightStore } from './types.js';
 import {
   CONFIG_FILE, ENGINE_FORMAT_VERSION, ENGINE_MAGIC, PREFIX_BYTES, RANK0_FILE, WEIGHT_SECTION_KIND,
-  decodePrefix, viewAs, type EngineHeader, type SectionInfo,
+  decodePrefix, rankFileName, viewAs, type EngineHeader, type SectionInfo,
 } from './format.js';
 
 export interface LoadEngineOptions {
@@ -19,6 +19,8 @@ export interface LoadEngineOptions {
   readonly target?: Target;
   /** Check the SHA-256 of the rank file (default true). */
   readonly verify?: boolean;
+  /** Tensor-parallel rank whose file (`rank{rank}.engine`) to load (default 0). */
+  readonly rank?: number;
 }
 
 /** An engine read from disk: weights and sections are views of the rank file's buffer. */
@@ -28,6 +30,8 @@ export interface LoadedEngine extends Engine {
   readonly dir: string;
   /** The header's section table (weights and others), for tools and tests. */
   readonly sectionTable: readonly SectionInfo[];
+  /** Tensor-parallel rank of the loaded file (0 for tp=1 engines). */
+  readonly rank: number;
 }
 
 const REBUILD = 'rebuild it with `kiln build --checkpoint_dir CKPT --output_dir DIR`';
@@ -50,12 +54,19 @@ export function loadEngine(dir: string, options: LoadEngineOptions = {}): Loaded
     throw new EngineLoadError(`engine directory ${root} does not exist; build one with \`kiln build --checkpoint_dir CKPT --output_dir ${dir}\``);
   }
   const config = readConfig(root);
-  const rankPath = path.join(root, RANK0_FILE);
+  const rank = options.rank ?? 0;
+  if (!Number.isInteger(rank) || rank < 0 || rank >= config.tpSize) {
+    throw new EngineLoadError(`rank ${rank} was asked of ${root}, an engine of ${config.tpSize} rank(s) (tp_size ${config.tpSize}); ranks are 0..${config.tpSize - 1}`);
+  }
+  const rankPath = path.join(root, rankFileName(rank));
   if (!fs.existsSync(rankPath)) throw new EngineLoadError(`${rankPath} is missing: the engine directory is incomplete; ${REBUILD}`);
   const buf = readWhole(rankPath);
   const header = checkRankFile(rankPath, buf, options);
   checkConfigAgrees(root, config, header);
-  return createLoadedEngine(root, config, header, buf);
+  if ((header.rank ?? 0) !== rank) {
+    throw new EngineLoadError(`${rankPath} records rank ${String(header.rank)}, not ${rank}: the rank files were renamed or mixed; ${REBUILD}`);
+  }
+  return { ...createLoadedEngine(root, config, header, buf), rank };
 }
 
 function readConfig(root: string): EngineConfig {
@@ -162,7 +173,7 @@ function checkConfigAgrees(root: string, config: EngineConfig, header: EngineHea
   }
 }
 
-function createLoadedEngine(root: string, config: EngineConfig, header: EngineHeader, buf: FileBuffer): LoadedEngine {
+function createLoadedEngine(root: string, config: EngineConfig, header: EngineHeader, buf: FileBuffer): Omit<LoadedEngine, 'rank'> {
   const weights = new Map<string, SectionInfo>();
   const others = new Map<string, EngineSection>();
   for (const s of header.sections) {

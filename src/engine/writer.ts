@@ -11,7 +11,7 @@ import { ConfigError } from '../errors/index.js';
 import type { Engine } from './types.js';
 import {
   CONFIG_FILE, ENGINE_FORMAT_VERSION, PREFIX_BYTES, RANK0_FILE, WEIGHT_SECTION_KIND,
-  bytesOf, encodePrefix, layoutRankFile, type SectionLayoutInput,
+  bytesOf, encodePrefix, layoutRankFile, rankFileName, type SectionLayoutInput,
 } from './format.js';
 
 export interface ExtraSection {
@@ -35,6 +35,19 @@ interface PlannedSection extends SectionLayoutInput {
 
 /** Saves `engine` as the directory `dir` (replacing an existing engine directory there). */
 export function saveEngine(engine: Engine, dir: string, options: SaveEngineOptions = {}): void {
+  saveRankEngines([engine], dir, options);
+}
+
+/**
+ * Saves a tensor-parallel engine: `engines[r]` as `rank{r}.engine` (its header records r when
+ * there are several), config.json from `engines[0].config` (whose tpSize must be engines.length).
+ */
+export function saveRankEngines(engines: readonly Engine[], dir: string, options: SaveEngineOptions = {}): void {
+  const engine = engines[0];
+  if (!engine) throw new ConfigError('saveRankEngines needs at least one rank engine');
+  if (engines.length > 1 && engine.config.tpSize !== engines.length) {
+    throw new ConfigError(`${engines.length} rank engines were given but config.tpSize is ${engine.config.tpSize}; they must agree`);
+  }
   const target = path.resolve(dir);
   checkReplaceable(target);
   removeStaleTemps(target);
@@ -42,7 +55,9 @@ export function saveEngine(engine: Engine, dir: string, options: SaveEngineOptio
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   fs.mkdirSync(tmp);
   try {
-    writeRankFile(engine, path.join(tmp, RANK0_FILE), planSections(engine, options));
+    engines.forEach((e, rank) => {
+      writeRankFile(e, path.join(tmp, rankFileName(rank)), planSections(e, options), engines.length > 1 ? rank : undefined);
+    });
     writeFileSynced(path.join(tmp, CONFIG_FILE), `${JSON.stringify(engine.config, null, 2)}\n`);
     for (const f of options.files ?? []) fs.copyFileSync(f.from, path.join(tmp, f.name));
     fsyncPath(tmp);
@@ -87,9 +102,9 @@ function weightBytes(engine: Engine, name: string, expected: number): Uint8Array
   return bytes;
 }
 
-function writeRankFile(engine: Engine, file: string, sections: readonly PlannedSection[]): void {
+function writeRankFile(engine: Engine, file: string, sections: readonly PlannedSection[], rank?: number): void {
   const { headerText, totalBytes, header } = layoutRankFile(
-    { target: engine.config.target, gpuArch: engine.config.gpuArch, graph: engine.graph }, sections);
+    { target: engine.config.target, gpuArch: engine.config.gpuArch, graph: engine.graph, ...(rank !== undefined ? { rank } : {}) }, sections);
   const partial = `${file}.partial`;
   const fd = fs.openSync(partial, 'w');
   try {

@@ -14,6 +14,9 @@ export class CpuKvCache {
   /** Floats per block (tokensPerBlock · numKvHeads · headDim). */
   readonly blockFloats: number;
   private readonly round: ((v: number) => number) | undefined;
+  /** fp8 caches: per-layer K and V scales (stored = fp8(x / scale) · scale); 1.0 until set. */
+  private readonly kScales: Float64Array;
+  private readonly vScales: Float64Array;
 
   constructor(spec: KvCacheSpec) {
     for (const k of ['numLayers', 'numKvHeads', 'headDim', 'numBlocks', 'tokensPerBlock'] as const) {
@@ -24,6 +27,8 @@ export class CpuKvCache {
     const size = spec.numBlocks * this.blockFloats;
     this.keys = Array.from({ length: spec.numLayers }, () => new Float32Array(size));
     this.values = Array.from({ length: spec.numLayers }, () => new Float32Array(size));
+    this.kScales = new Float64Array(spec.numLayers).fill(1);
+    this.vScales = new Float64Array(spec.numLayers).fill(1);
     this.round = spec.dtype === 'float16' ? (v) => f16BitsToF32(f32ToF16Bits(v))
       : spec.dtype === 'bfloat16' ? (v) => bf16BitsToF32(f32ToBf16Bits(v))
         : spec.dtype === 'fp8e4m3' ? (v) => fp8e4m3BitsToF32(f32ToFp8e4m3Bits(v)) : undefined;
@@ -31,6 +36,13 @@ export class CpuKvCache {
 
   get bytes(): number {
     return 2 * this.spec.numLayers * this.spec.numBlocks * this.blockFloats * 4;
+  }
+
+  /** Sets layer `layer`'s fp8 K and V scales (the values are kept dequantized in float32 on the CPU). */
+  setLayerScales(layer: number, kScale: number, vScale: number): void {
+    if (!(kScale > 0) || !(vScale > 0)) throw new BackendError(`KV cache scales of layer ${layer} must be positive, got k ${kScale}, v ${vScale}`);
+    this.kScales[layer] = kScale;
+    this.vScales[layer] = vScale;
   }
 
   /** Copies whole blocks src → dst in every layer, K and V (copy-on-write of shared blocks). */
@@ -54,7 +66,13 @@ export class CpuKvCache {
       if (slot < 0 || slot >= numSlots) throw new BackendError(`slotMapping[${t}] = ${slot} is outside the KV cache (${numSlots} slots)`);
       kp.set(k.subarray(t * width, (t + 1) * width), slot * width);
       vp.set(v.subarray(t * width, (t + 1) * width), slot * width);
-      if (this.round) {
+      if (this.spec.dtype === 'fp8e4m3') {
+        const ks = this.kScales[layer]!, vs = this.vScales[layer]!;
+        for (let i = slot * width; i < (slot + 1) * width; i++) {
+          kp[i] = fp8e4m3BitsToF32(f32ToFp8e4m3Bits(Math.fround(kp[i]! / ks))) * ks;
+          vp[i] = fp8e4m3BitsToF32(f32ToFp8e4m3Bits(Math.fround(vp[i]! / vs))) * vs;
+        }
+      } else if (this.round) {
         for (let i = slot * width; i < (slot + 1) * width; i++) {
           kp[i] = this.round(kp[i]!);
           vp[i] = this.round(vp[i]!);

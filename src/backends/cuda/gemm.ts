@@ -19,7 +19,13 @@ export interface GemmShape {
   readonly n: number;
   readonly k: number;
   readonly epilogue: GemmEpilogue;
+  /** D in float32 instead of bf16 (e.g. the LM head writing float32 logits). */
+  readonly outF32?: boolean;
 }
+
+/** A device buffer or a raw device address inside one (e.g. an arena slot). */
+export type GemmOperand = DeviceBuffer | number;
+const ptrOf = (x: GemmOperand): number => (typeof x === 'number' ? x : x.ptr);
 
 /** A cuBLASLt handle and the workspace its matmuls may use. */
 export class CublasLtHandle {
@@ -62,6 +68,7 @@ export class GemmPlan {
   private readonly layouts: unknown[];
   private readonly alpha = new Float32Array([1]);
   private readonly beta = new Float32Array([0]);
+  private biasPtr = -1;
   constructor(private readonly h: CublasLtHandle, readonly shape: GemmShape) {
     const { lt } = h;
     const d: unknown[] = [null];
@@ -71,9 +78,10 @@ export class GemmPlan {
     this.setDesc(LT.DESC_TRANSB, i32(LT.OP_N));
     this.setDesc(LT.DESC_EPILOGUE, i32(EPILOGUES[shape.epilogue]));
     const { m, n, k } = shape;
-    this.layouts = [[k, n, k], [k, m, k], [n, m, n]].map(([rows, cols, ld]) => {
+    const types = [LT.CUDA_R_16BF, LT.CUDA_R_16BF, shape.outF32 ? LT.CUDA_R_32F : LT.CUDA_R_16BF];
+    this.layouts = [[k, n, k], [k, m, k], [n, m, n]].map(([rows, cols, ld], i) => {
       const l: unknown[] = [null];
-      checkLt(lt.cublasLtMatrixLayoutCreate(l, LT.CUDA_R_16BF, rows, cols, ld), 'cublasLtMatrixLayoutCreate');
+      checkLt(lt.cublasLtMatrixLayoutCreate(l, types[i], rows, cols, ld), 'cublasLtMatrixLayoutCreate');
       return l[0];
     });
   }
@@ -83,7 +91,10 @@ export class GemmPlan {
   /** Up to `count` (≤ 8) candidates, best first by cuBLASLt's heuristic. */
   candidates(count = 8, biasPtr = 0): GemmAlgo[] {
     const { lt } = this.h;
-    if (this.shape.epilogue.endsWith('bias')) this.setDesc(LT.DESC_BIAS_POINTER, u64(biasPtr || 256));
+    if (this.shape.epilogue.endsWith('bias')) {
+      this.setDesc(LT.DESC_BIAS_POINTER, u64(biasPtr || 256));
+      this.biasPtr = biasPtr || 256;
+    }
     const pref: unknown[] = [null];
     checkLt(lt.cublasLtMatmulPreferenceCreate(pref), 'cublasLtMatmulPreferenceCreate');
     try {
@@ -104,14 +115,18 @@ export class GemmPlan {
     }
   }
   /** Enqueues D = A·Bᵀ (+bias, act). `a` [M,K], `b` [N,K], `d` [M,N] bf16; `bias` [N] bf16 for *_bias. */
-  run(stream: Stream | null, algo: GemmAlgo, a: DeviceBuffer, b: DeviceBuffer, d: DeviceBuffer, bias?: DeviceBuffer): void {
+  run(stream: Stream | null, algo: GemmAlgo, a: GemmOperand, b: GemmOperand, d: GemmOperand, bias?: GemmOperand): void {
     if (this.shape.epilogue.endsWith('bias')) {
-      if (!bias) throw new Error(`GEMM epilogue ${this.shape.epilogue} needs a bias buffer`);
-      this.setDesc(LT.DESC_BIAS_POINTER, u64(bias.ptr));
+      if (bias === undefined) throw new Error(`GEMM epilogue ${this.shape.epilogue} needs a bias buffer`);
+      const bp = ptrOf(bias);
+      if (bp !== this.biasPtr) {
+        this.setDesc(LT.DESC_BIAS_POINTER, u64(bp));
+        this.biasPtr = bp;
+      }
     }
     const [la, lb, lc] = this.layouts;
     const { lt, handle, workspace } = this.h;
-    const status = lt.cublasLtMatmul(handle, this.desc, this.alpha, b.ptr, la, a.ptr, lb, this.beta, d.ptr, lc, d.ptr, lc,
+    const status = lt.cublasLtMatmul(handle, this.desc, this.alpha, ptrOf(b), la, ptrOf(a), lb, this.beta, ptrOf(d), lc, ptrOf(d), lc,
       algo.algo, workspace.ptr, workspace.bytes, stream?.handle ?? null);
     checkLt(status, 'cublasLtMatmul');
   }

@@ -2,11 +2,12 @@
  * Typed launchers for the Kiln kernels: one function per op, device buffers in, work enqueued on a
  * stream. Sizes are in elements; all activations bf16 unless stated.
  */
-import { arg, type DeviceBuffer, type Stream } from './device.js';
+import { arg, type DeviceBuffer, type DevicePtr, type Stream } from './device.js';
 import { DECODE_PARTITION, DECODE_THREADS, definesFor, prefillSmemBytes, PREFILL_BLOCK_M } from './kernels/index.js';
 import type { KernelSet } from './kernel-set.js';
 
-type Buf = DeviceBuffer;
+/** A device buffer, or a raw address inside one (an arena slot, a column view). */
+type Buf = DeviceBuffer | DevicePtr;
 
 /** out[T, H] = table[ids[T]]; ids int32. */
 export function embedding(ks: KernelSet, s: Stream | null, ids: Buf, table: Buf, out: Buf, numTokens: number, vocab: number): void {
@@ -18,7 +19,7 @@ export function embedding(ks: KernelSet, s: Stream | null, ids: Buf, table: Buf,
 export function addRmsnorm(ks: KernelSet, s: Stream | null, x: Buf, residual: Buf | null, weight: Buf, out: Buf, eps: number, numTokens: number): void {
   const threads = definesFor(ks.shapes).rmsnorm.THREADS!;
   ks.get('add_rmsnorm').launch({ grid: [numTokens], block: [threads] }, s,
-    [arg.ptr(x), arg.ptr(residual ? residual.ptr : 0), arg.ptr(weight), arg.ptr(out), arg.f32(eps), arg.i32(numTokens)]);
+    [arg.ptr(x), arg.ptr(residual ?? 0), arg.ptr(weight), arg.ptr(out), arg.f32(eps), arg.i32(numTokens)]);
 }
 
 /** out[T, I] = silu(gateUp[:, :I]) · gateUp[:, I:]. */

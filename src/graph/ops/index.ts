@@ -5,14 +5,16 @@ import type { OpSpec } from './common.js';
 import { elementwiseSpecs } from './elementwise.js';
 import { linearSpecs } from './linear.js';
 import { llmSpecs } from './llm.js';
+import { collectiveSpecs } from './collective.js';
 import { normSpecs } from './norm.js';
+import { quantSpecs } from './quant.js';
 import { shapeSpecs } from './shape.js';
 
 /** Ops builder passes introduce on top of `OpName`. */
-export type FusedOpName = 'fused_matmul' | 'add_rmsnorm' | 'silu_mul';
+export type FusedOpName = 'fused_matmul' | 'add_rmsnorm' | 'silu_mul' | 'fp8_matmul' | 'wo_matmul';
 
 const SPECS = new Map<string, OpSpec>(
-  [...elementwiseSpecs, ...linearSpecs, ...normSpecs, ...shapeSpecs, ...llmSpecs].map((s) => [s.name, s]),
+  [...elementwiseSpecs, ...linearSpecs, ...normSpecs, ...shapeSpecs, ...llmSpecs, ...collectiveSpecs, ...quantSpecs].map((s) => [s.name, s]),
 );
 
 /** `undefined` for an unknown op. */

@@ -6,10 +6,12 @@ import type { AttentionMetadata } from '../../types.js';
 import { f32, i32, numel, type Buf } from '../buffer.js';
 import type { CpuKvCache } from '../kv-cache.js';
 import { pagedAttention } from './attention.js';
+import { COLLECTIVE_KERNELS } from './collective.js';
 import { activate, binary, cast, siluMul, softmax, type BinaryOp } from './elementwise.js';
 import { concat, gatherRows, slice, split, transpose } from './layout.js';
 import { matmulTransB, transpose2d } from './matmul.js';
 import { addRmsnorm, layernorm, rmsnorm } from './norm.js';
+import { fp8MatmulKernel, woMatmulKernel } from './quant.js';
 import { RopeTable } from './rope.js';
 
 /** What kernels may use besides their inputs; owned by the context. */
@@ -118,9 +120,17 @@ const attentionKernel: Kernel = (x, node, _o, env) => {
   const scale = typeof node.attrs['scale'] === 'number' ? node.attrs['scale'] : 1 / Math.sqrt(headDim);
   const params = { numHeads: num(node.attrs, 'numHeads'), numKvHeads: num(node.attrs, 'numKvHeads'), headDim, layer: num(node.attrs, 'layer'), scale };
   const out = new Float32Array(q.data.length);
+  applyKvScales(env.kvCache, node);
   pagedAttention(env.kvCache, env.attention, params, f32(q, 'attention'), f32(arg(x, 1), 'attention'), f32(arg(x, 2), 'attention'), out);
   return [{ data: out, shape: q.shape }];
 };
+
+/** An fp8 KV cache engine (quantize pass attrs) needs an fp8 cache; its per-layer scales are set before each write. */
+function applyKvScales(cache: CpuKvCache, node: NodeDef): void {
+  if (node.attrs['kvCacheDtype'] !== 'fp8e4m3') return;
+  if (cache.spec.dtype !== 'fp8e4m3') throw new BackendError(`attention layer ${String(node.attrs['layer'])}: this engine was built with --kv_cache_dtype fp8 but the KV cache is ${cache.spec.dtype}; create the context with kvCache.dtype 'fp8e4m3'`);
+  cache.setLayerScales(num(node.attrs, 'layer'), num(node.attrs, 'kScale'), num(node.attrs, 'vScale'));
+}
 
 const KERNELS: Record<string, Kernel> = {
   matmul: matmulKernel,
@@ -140,6 +150,9 @@ const KERNELS: Record<string, Kernel> = {
   cast: (x, node) => [{ data: cast(arg(x, 0).data, node.attrs['dtype'] as DType), shape: arg(x, 0).shape }],
   rope: ropeKernel,
   attention: attentionKernel,
+  fp8_matmul: fp8MatmulKernel,
+  wo_matmul: woMatmulKernel,
+  ...COLLECTIVE_KERNELS,
 };
 
 export function tryGetKernel(op: string): Kernel | undefined {
