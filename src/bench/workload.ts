@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { mulberry32 } from '../util/prng.js';
 
 export interface BenchRequest {
   readonly promptTokenIds: readonly number[];
@@ -22,17 +23,8 @@ export interface SyntheticSpec {
   readonly seed: number;
 }
 
-/** mulberry32: a small, well-mixed seeded PRNG; enough for workload shapes. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The workload generator: seeded, so the same flags give the same requests. */
+export const createRng = mulberry32;
 
 function normalLength(rng: () => number, mu: number, std: number): number {
   if (std <= 0) return mu;

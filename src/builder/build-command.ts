@@ -9,7 +9,10 @@ import { defineModel } from '../models/index.js';
 import type { BuildSettings, EngineConfig, Target } from '../engine/types.js';
 import { saveEngine } from '../engine/writer.js';
 import { BackendError } from '../errors/index.js';
+import { planQuantizedBuild } from '../quant/build-hook.js';
+import type { QuantOptions } from '../quant/types.js';
 import { Builder } from './builder.js';
+import { placeholderWeightStore, readModelConfigOnly, type LoadFormat } from './dummy-build.js';
 import { tryGetTargetBuilder } from './targets.js';
 
 export { TOKENIZER_FILES };
@@ -20,6 +23,14 @@ export interface BuildFromCheckpointOptions {
   readonly target: Target;
   readonly settings?: Partial<BuildSettings>;
   readonly onLog?: (line: string) => void;
+  /** Quantization flags (quant/types.ts); a pre-quantized checkpoint is detected by itself. */
+  readonly quant?: Partial<QuantOptions>;
+  /** 'dummy': build from config.json alone; backends fill seeded random weights at load (default 'auto'). */
+  readonly loadFormat?: LoadFormat;
+  /** Seed of the dummy weights (default 0). */
+  readonly dummySeed?: number;
+  /** --target cuda: the cuBLASLt timing-cache file (default ~/.cache/kiln/cublaslt-timing.json). */
+  readonly timingCache?: string;
 }
 
 export interface BuildResult {
@@ -34,6 +45,12 @@ export interface BuildResult {
  */
 export async function buildFromCheckpoint(options: BuildFromCheckpointOptions): Promise<BuildResult> {
   const log = options.onLog ?? (() => undefined);
+  if (options.target === 'cuda') {
+    // Loaded only for cuda, so CPU builds never touch koffi or the driver.
+    const { registerCudaTarget } = await import('../backends/cuda/register-target.js');
+    registerCudaTarget(options.timingCache ? { timingCachePath: options.timingCache } : {});
+  }
+  if (options.loadFormat === 'dummy') return buildDummy(options, log);
   if (options.target !== 'cpu' && !tryGetTargetBuilder(options.target)) {
     throw new BackendError(`--target ${options.target}: the ${options.target} builder needs the ${options.target} backend, which has not registered itself (registerTargetBuilder); build with --target cpu, or where the ${options.target} backend loads`);
   }
@@ -42,13 +59,18 @@ export async function buildFromCheckpoint(options: BuildFromCheckpointOptions): 
     const builder = new Builder();
     const network = builder.createNetwork();
     defineModel(network, checkpoint.model);
+    const quant = planQuantizedBuild({
+      checkpointDir: options.checkpointDir, model: checkpoint.model, graph: network.toGraph(), weights: checkpoint.weights, options: options.quant, log,
+    });
     const engine = builder.buildEngine(network, {
       target: options.target,
       ...(options.settings ? { settings: options.settings } : {}),
-      weights: checkpoint.weights,
+      weights: quant?.weights ?? checkpoint.weights,
       model: checkpoint.model,
       onLog: log,
+      ...(quant ? { passes: quant.passes, quant: quant.summary } : {}),
     });
+    if (quant) for (const line of quant.report(engine.graph)) log(line);
     const files = TOKENIZER_FILES
       .map((name) => ({ name, from: path.join(options.checkpointDir, name) }))
       .filter((f) => fs.existsSync(f.from));
@@ -59,4 +81,27 @@ export async function buildFromCheckpoint(options: BuildFromCheckpointOptions): 
   } finally {
     checkpoint.weights.dispose();
   }
+}
+
+/** `--load_format dummy`: the model from config.json, no weight bytes; the engine records its seed. */
+function buildDummy(options: BuildFromCheckpointOptions, log: (line: string) => void): BuildResult {
+  const model = readModelConfigOnly(options.checkpointDir);
+  const builder = new Builder();
+  const network = builder.createNetwork();
+  defineModel(network, model);
+  const built = builder.buildEngine(network, {
+    target: options.target,
+    ...(options.settings ? { settings: options.settings } : {}),
+    weights: placeholderWeightStore(network.toGraph()),
+    model,
+    onLog: log,
+  });
+  const engine = { ...built, config: { ...built.config, dummyWeights: { seed: options.dummySeed ?? 0 } } };
+  const files = TOKENIZER_FILES
+    .map((name) => ({ name, from: path.join(options.checkpointDir, name) }))
+    .filter((f) => fs.existsSync(f.from));
+  saveEngine(engine, options.outputDir, { files });
+  const engineDir = path.resolve(options.outputDir);
+  log(`wrote ${engineDir}: ${engine.graph.nodes.length} nodes, dummy weights (seed ${options.dummySeed ?? 0}), ${files.length} tokenizer files`);
+  return { engineDir, config: engine.config };
 }

@@ -9,6 +9,7 @@ import type { BuildSettings, Engine, Target, WeightStore } from '../engine/types
 import { ENGINE_FORMAT_VERSION } from '../engine/format.js';
 import type { ModelConfig } from '../models/config.js';
 import { ConfigError } from '../errors/index.js';
+import type { QuantSummary } from '../quant/types.js';
 import { formatPlanLog, planBindings, planMemory } from './memory-plan.js';
 import { DEFAULT_PASSES, type NamedPass } from './passes/index.js';
 import { resolveBuildSettings } from './settings.js';
@@ -26,6 +27,8 @@ export interface BuildEngineOptions {
   readonly onLog?: (line: string) => void;
   /** The passes to run (default: DEFAULT_PASSES); tests use this to isolate one. */
   readonly passes?: readonly NamedPass[];
+  /** What quantization the passes apply (recorded in EngineConfig.quant). */
+  readonly quant?: QuantSummary;
   /**
    * Largest size of each symbolic dim the network declares beyond num_tokens/num_logits (like the
    * max of a TensorRT optimization profile); memory is planned at these sizes. Default 1 per symbol.
@@ -63,7 +66,7 @@ export class Builder {
     const engine: Engine = {
       config: {
         formatVersion: ENGINE_FORMAT_VERSION, target: options.target, gpuArch: null, build: settings,
-        model: options.model ?? null, plan, passLog, tpSize: 1,
+        model: options.model ?? null, plan, passLog, tpSize: 1, ...(options.quant ? { quant: options.quant } : {}),
       },
       graph,
       weights,

@@ -11,6 +11,7 @@ import { fromFloat32, isFloatDType, toFloat32 } from '../graph/dtype.js';
 import { CheckpointError, ConfigError } from '../errors/index.js';
 import type { ModelConfig } from '../models/config.js';
 import { parseHfConfig } from '../models/hf-config.js';
+import { convertQuantizedCheckpoint, detectHfQuantization } from '../quant/hf-import.js';
 import { expectedWeights } from '../models/weights.js';
 import { assertReplaceable, writeDirAtomically } from './atomic.js';
 import {
@@ -55,7 +56,9 @@ function readHfConfig(modelDir: string): { json: unknown; model: ModelConfig } {
   if (json && typeof json === 'object' && 'kilnCheckpoint' in json) {
     throw new CheckpointError(`${modelDir} is already a Kiln checkpoint; pass it to kiln build --checkpoint_dir instead of converting it again.`);
   }
-  return { json, model: parseHfConfig(json, file) };
+  // quantization_config is read by detectHfQuantization (quant/hf-import.ts), not by the model config.
+  const { quantization_config: _quant, ...modelJson } = json as Record<string, unknown>;
+  return { json, model: parseHfConfig(modelJson, file) };
 }
 
 export interface TensorPlan {
@@ -120,7 +123,9 @@ function yieldToEventLoop(): Promise<void> {
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConvertResult> {
   const { modelDir, outputDir, dtype } = options;
   if (path.resolve(modelDir) === path.resolve(outputDir)) throw new CheckpointError('--output_dir must differ from --model_dir.');
-  const { model: source } = readHfConfig(modelDir);
+  const { json, model: source } = readHfConfig(modelDir);
+  const hfQuant = detectHfQuantization(json, path.join(modelDir, 'config.json'));
+  if (hfQuant) return convertQuantizedCheckpoint(options, source, hfQuant);
   assertReplaceable(outputDir, isKilnCheckpointDir, 'Kiln checkpoint');
   const ckpt = openCheckpoint(modelDir);
   try {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fromFloat32 } from '../graph/dtype.js';
 import { writeSafetensors, type WriteEntry } from './safetensors/writer.js';
 import { createTinyTokenizer } from './tiny-tokenizer.js';
+import { mulberry32 } from '../util/prng.js';
 
 export interface TinyModelOptions {
   /** PRNG seed of the weights (default 0). */
@@ -34,18 +35,6 @@ export const TINY_SHAPE: TinyShape = {
 
 /** Std of the random linear/embedding weights: large enough that logits are not flat. */
 const WEIGHT_STD = 0.08;
-
-/** mulberry32: a small, well-mixed 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** FNV-1a of the tensor name mixed with the seed, so each tensor's values do not depend on write order. */
 function tensorSeed(seed: number, name: string): number {

@@ -41,6 +41,13 @@ export interface EngineConfig {
   /** What each builder pass changed, for people. */
   readonly passLog: readonly string[];
   readonly tpSize: number;
+  /** Quantization the engine was built with (absent: none); layouts in quant/types.ts. */
+  readonly quant?: import('../quant/types.js').QuantSummary;
+  /**
+   * Built with `--load_format dummy`: the engine stores no weight sections and backends fill every
+   * weight with seeded random values at load (normal, std 0.02; norm weights 1). Absent otherwise.
+   */
+  readonly dummyWeights?: { readonly seed: number };
 }
 
 /** Named weights, as stored (dtype may be float16/bfloat16/...). */

@@ -71,7 +71,7 @@ export function saveRankEngines(engines: readonly Engine[], dir: string, options
 function planSections(engine: Engine, options: SaveEngineOptions): PlannedSection[] {
   const out: PlannedSection[] = [];
   for (const t of engine.graph.tensors) {
-    if (t.kind !== 'weight') continue;
+    if (t.kind !== 'weight' || engine.config.dummyWeights) continue; // dummy engines: backends fill weights at load
     const name = t.name;
     if (name === undefined) throw new ConfigError(`weight tensor ${t.id} has no name; every weight needs one to be saved`);
     if (!engine.weights.has(name)) throw new ConfigError(`weight '${name}' is used by the graph but missing from the weights; rebuild from a complete checkpoint`);

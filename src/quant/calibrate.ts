@@ -22,7 +22,7 @@ export interface CalibrationStats {
   /** |K| and |V| max per attention layer. */
   readonly kAmax: number[];
   readonly vAmax: number[];
-  readonly numTokens: number;
+  numTokens: number;
 }
 
 const IN = 'calib.in.', K = 'calib.k.', V = 'calib.v.';

@@ -28,7 +28,7 @@ export interface QuantOptions {
   /** fp8 activation scales: static (calibrated) or dynamic per token (default 'static'). */
   readonly fp8Activation: 'static' | 'dynamic';
   /** int8_wo/int4_wo group size along K: 128 (default) or 64. */
-  readonly groupSize: 64 | 128;
+  readonly groupSize: number;
   /** AWQ-style activation-aware scaling for int8_wo/int4_wo. */
   readonly awq: boolean;
   /** Calibration prompts (0: none; static fp8 and AWQ need some, the fp8 KV cache then uses scale 1.0). */
@@ -50,6 +50,8 @@ export interface QuantSummary {
   readonly kvCacheDtype: 'fp8e4m3' | null;
   /** Where pre-quantized weights came from (modelopt, compressed-tensors, awq, gptq), or 'kiln'. */
   readonly source: string;
+  /** Per-layer fp8 KV scales shipped with an imported checkpoint (ModelOpt `k_proj.k_scale` / `v_proj.v_scale`). */
+  readonly kvScales?: { readonly k: readonly number[]; readonly v: readonly number[] };
   /** Linear weights that were left unquantized (e.g. lm_head). */
   readonly excluded: readonly string[];
 }

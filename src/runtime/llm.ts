@@ -7,7 +7,8 @@
 import type { ExecutionContext, KvCacheSpec } from '../backends/types.js';
 import { getBackend } from '../backends/registry.js';
 import { loadEngine, type LoadedEngine } from '../engine/reader.js';
-import { ConfigError } from '../errors/index.js';
+import { BackendError, ConfigError } from '../errors/index.js';
+import { createTensorParallelContext } from '../tp/context.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult, SamplingParams } from './api.js';
@@ -35,7 +36,9 @@ export function kvSpecForEngine(engine: LoadedEngine, backend: 'cpu' | 'cuda', b
   if (!model) throw new ConfigError(`${engine.dir} is not an LLM engine (its config has no model): LLM runs engines built from a model checkpoint`);
   const build = engine.config.build;
   // The CPU backend keeps its cache in float32 whatever the engine dtype, so budget it as such.
-  const shape = { numLayers: model.numLayers, numKvHeads: model.numKvHeads, headDim: model.headDim, tokensPerBlock, dtype: backend === 'cpu' ? ('float32' as const) : build.dtype };
+  // An fp8 KV cache engine (built with --kv_cache_dtype fp8) budgets 1 byte per element on every backend.
+  const fp8Kv = engine.graph.nodes.some((n) => n.op === 'attention' && n.attrs['kvCacheDtype'] === 'fp8e4m3');
+  const shape = { numLayers: model.numLayers, numKvHeads: model.numKvHeads, headDim: model.headDim, tokensPerBlock, dtype: fp8Kv ? ('fp8e4m3' as const) : backend === 'cpu' ? ('float32' as const) : build.dtype };
   const maxUseful = build.maxBatchSize * Math.ceil((build.maxInputLen + build.maxOutputLen) / tokensPerBlock);
   const numBlocks = Math.min(numBlocksForBudget(bytes, shape), maxUseful);
   if (numBlocks < 1) throw new ConfigError(`a KV cache budget of ${bytes} bytes holds no ${tokensPerBlock}-token block: raise kvCacheBytes`);
@@ -104,9 +107,18 @@ export class LLM {
     }, () => undefined);
   }
 
+  /** One backend context, or for a tp > 1 engine the tensor-parallel driver over its rank workers. */
+  private async createContext(backendName: 'cpu' | 'cuda', spec: KvCacheSpec): Promise<ExecutionContext> {
+    const tpSize = this.engine.config.tpSize;
+    if (tpSize <= 1) return (await getBackend(backendName)).createContext(this.engine, { kvCache: spec });
+    if (backendName !== 'cpu') {
+      throw new BackendError(`${this.engine.dir} is a tensor-parallel engine (tp_size ${tpSize}); only the CPU backend runs those for now (the CUDA/NCCL path is not built yet): use --backend cpu`);
+    }
+    return createTensorParallelContext(this.engine.dir, spec, tpSize);
+  }
+
   private async start(backendName: 'cpu' | 'cuda', spec: KvCacheSpec): Promise<{ executor: Executor; context: ExecutionContext }> {
-    const backend = await getBackend(backendName);
-    const context = backend.createContext(this.engine, { kvCache: spec });
+    const context = await this.createContext(backendName, spec);
     const { maxBatchSize, maxInputLen, maxOutputLen } = this.engine.config.build;
     const maxNumTokens = Math.min(this.options.maxNumTokens ?? Infinity, this.engine.config.build.maxNumTokens);
     const settings = { maxBatchSize, maxNumTokens, maxInputLen, maxOutputLen, ...(this.options.chunkedPrefill !== undefined ? { chunkedPrefill: this.options.chunkedPrefill } : {}) };

@@ -10,7 +10,7 @@ import { Builder } from '../builder/builder.js';
 import { readKilnCheckpoint } from '../checkpoint/index.js';
 import type { Engine, EngineConfig } from '../engine/types.js';
 import { saveRankEngines } from '../engine/writer.js';
-import { BackendError } from '../errors/index.js';
+import { BackendError, ConfigError } from '../errors/index.js';
 import { createTpPlan, rankSlices, type TpPlan, type VocabParallelMode } from './plan.js';
 import { defineRankGraph } from './shard-graph.js';
 import { createShardedWeightStore, shardRules } from './shard-weights.js';
@@ -31,6 +31,9 @@ export async function buildTensorParallelFromCheckpoint(options: TensorParallelB
   if (tpSize === 1) return buildFromCheckpoint(options);
   if (options.target !== 'cpu') {
     throw new BackendError(`--tp_size ${tpSize} with --target ${options.target}: sharded engines run on the CPU backend only for now (the NCCL path of the CUDA backend needs a multi-GPU machine); build with --target cpu`);
+  }
+  if (options.quant && Object.keys(options.quant).length > 0) {
+    throw new ConfigError(`--tp_size ${tpSize} cannot be combined with quantization flags yet; build the sharded engine unquantized, or quantize with --tp_size 1`);
   }
   const log = options.onLog ?? (() => undefined);
   const checkpoint = readKilnCheckpoint(options.checkpointDir);

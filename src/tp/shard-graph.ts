@@ -43,7 +43,7 @@ function insertCollectives(graph: GraphDef, model: ModelConfig, plan: TpPlan, sl
     if (node.op === 'matmul' && w !== undefined && rowParallel.has(w)) {
       followWith(rw, at, node, node, 'all_reduce', reduce, rowParallel.get(w)!);
     } else if (node.op === 'embedding' && plan.vocabParallel && w === EMBED_TOKENS) {
-      const masked = { op: 'vocab_embedding', inputs: node.inputs, attrs: { vocabStart: slices.vocabStart }, name: 'embed_tokens.vocab_shard' };
+      const masked = { op: 'vocab_embedding', inputs: node.inputs, attrs: { vocabStart: slices.vocabStart, vocabSize: model.vocabSize }, name: 'embed_tokens.vocab_shard' };
       followWith(rw, at, node, masked, 'all_reduce', reduce, 'embed_tokens.all_reduce');
     }
   });

@@ -120,7 +120,9 @@ describe('norms, gathers, rope and attention', () => {
   it('the registry knows every primitive and fused op', () => {
     const ops = ['matmul', 'add', 'sub', 'mul', 'div', 'relu', 'gelu', 'silu', 'softmax', 'rmsnorm', 'layernorm', 'embedding',
       'reshape', 'transpose', 'concat', 'slice', 'split', 'cast', 'rope', 'attention', 'gather_rows',
-      'fused_matmul', 'add_rmsnorm', 'silu_mul'];
+      'fused_matmul', 'add_rmsnorm', 'silu_mul',
+      // quantized GEMMs (builder's quantize pass) and tensor-parallel collectives (src/tp)
+      'fp8_matmul', 'wo_matmul', 'all_reduce', 'all_gather', 'vocab_embedding'];
     expect([...listOps()].sort()).toEqual([...ops].sort());
     expect(() => getOpSpec('conv2d')).toThrow(/unknown op 'conv2d' \(known: /);
   });

@@ -75,7 +75,7 @@ export class CpuContext implements ExecutionContext {
       throw new BackendError('this engine has attention ops and needs a paged KV cache: pass { kvCache: KvCacheSpec } to createContext');
     }
     this.kvCache = options.kvCache ? new CpuKvCache(options.kvCache) : undefined;
-    this.weights = loadWeights(this.graph, engine.weights);
+    this.weights = loadWeights(this.graph, engine.weights, engine.config.dummyWeights?.seed);
     this.lastUse = lastUses(this.graph);
   }
 

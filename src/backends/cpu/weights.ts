@@ -9,6 +9,7 @@ import type { GraphDef, TensorDef } from '../../graph/types.js';
 import type { WeightStore } from '../../engine/types.js';
 import { numel, type Buf } from './buffer.js';
 import { transpose2d } from './kernels/matmul.js';
+import { dummyValues } from '../dummy-weights.js';
 
 const MATMUL_OPS = new Set(['matmul', 'fused_matmul']);
 
@@ -20,8 +21,9 @@ export interface CpuWeights {
   readonly bytes: number;
 }
 
-function decode(def: TensorDef, store: WeightStore): Buf {
+function decode(def: TensorDef, store: WeightStore, dummySeed?: number): Buf {
   const name = def.name!;
+  if (dummySeed !== undefined) return { data: dummyValues(dummySeed, name, numel(def.shape as number[])), shape: def.shape as number[] };
   if (!store.has(name)) throw new EngineLoadError(`weight '${name}' is missing from the engine's weights; rebuild the engine`);
   const t = store.get(name);
   const shape = def.shape as number[];
@@ -47,14 +49,15 @@ function weightUses(graph: GraphDef): { asPlainB: Set<number>; other: Set<number
   return { asPlainB, other };
 }
 
-export function loadWeights(graph: GraphDef, store: WeightStore): CpuWeights {
+/** `dummySeed`: the engine was built with `--load_format dummy`; weights are seeded random values. */
+export function loadWeights(graph: GraphDef, store: WeightStore, dummySeed?: number): CpuWeights {
   const plain = new Map<number, Buf>();
   const transposed = new Map<number, Float32Array>();
   const { asPlainB, other } = weightUses(graph);
   let bytes = 0;
   for (const def of graph.tensors) {
     if (def.kind !== 'weight') continue;
-    const buf = decode(def, store);
+    const buf = decode(def, store, dummySeed);
     if (asPlainB.has(def.id) && buf.data instanceof Float32Array) {
       transposed.set(def.id, transpose2d(buf.data, buf.shape[0]!, buf.shape[1]!));
       bytes += buf.data.byteLength;

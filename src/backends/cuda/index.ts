@@ -4,6 +4,7 @@
  */
 import type { Backend } from '../types.js';
 import { BackendError } from '../../errors/index.js';
+import { CudaContext } from './context.js';
 import { CudaDevice, type DeviceInfo } from './device.js';
 
 export { CudaError } from './bindings/errors.js';
@@ -12,6 +13,7 @@ export type { DeviceInfo } from './device.js';
 export { CublasLtHandle, GemmPlan } from './gemm.js';
 export { TimingCache, tuneGemm } from './gemm-tuner.js';
 export { KernelSet, compileKernels } from './kernel-set.js';
+export { CudaContext, decodeBuckets, type CudaContextOptions } from './context.js';
 
 /** Opens GPU 0 and reports what it is; throws `BackendError` (one sentence) without a driver or GPU. */
 export function probeCuda(): DeviceInfo {
@@ -31,8 +33,8 @@ export function createCudaBackend(): Backend {
   }
   return {
     name: 'cuda',
-    createContext() {
-      throw new BackendError('CUDA backend: whole-model execution is not implemented yet (issue 5: kernels and GEMMs exist, the execution context does not); use --target cpu');
+    createContext(engine, options) {
+      return new CudaContext(engine, options);
     },
   };
 }

@@ -22,6 +22,7 @@ export function toBf16Bits(name: string, t: HostTensor): Uint16Array {
 /** Device copies of an engine's weights, by name. Owns them; `dispose()` frees them. */
 export class DeviceWeights {
   private readonly bufs = new Map<string, DeviceBuffer>();
+  private readonly shapes = new Map<string, readonly number[]>();
   private totalBytes = 0;
 
   /** Uploads `names` (default: all) from `store`; `onProgress(done, total)` after each tensor. */
@@ -30,9 +31,11 @@ export class DeviceWeights {
     const w = new DeviceWeights();
     try {
       names.forEach((name, i) => {
-        const bits = toBf16Bits(name, store.get(name));
+        const t = store.get(name);
+        const bits = toBf16Bits(name, t);
         const buf = device.alloc(bits.byteLength);
         w.bufs.set(name, buf);
+        w.shapes.set(name, t.shape);
         w.totalBytes += bits.byteLength;
         buf.upload(bits, stream);
         stream.synchronize(); // the next tensor's conversion may reuse host memory
@@ -50,12 +53,25 @@ export class DeviceWeights {
     if (!b) throw new BackendError(`weight ${name} is not on the device`);
     return b;
   }
+  /** Adds a weight that is already on the device (e.g. filled by a kernel); the set owns it. */
+  adopt(name: string, buf: DeviceBuffer, shape: readonly number[]): void {
+    this.bufs.set(name, buf);
+    this.shapes.set(name, shape);
+    this.totalBytes += buf.bytes;
+  }
+  /** First dim of a weight (e.g. the vocabulary of an embedding table). */
+  rowsOf(name: string): number {
+    const s = this.shapes.get(name);
+    if (!s) throw new BackendError(`weight ${name} is not on the device`);
+    return s[0] ?? 1;
+  }
   get bytes(): number {
     return this.totalBytes;
   }
   dispose(): void {
     for (const b of this.bufs.values()) b.dispose();
     this.bufs.clear();
+    this.shapes.clear();
     this.totalBytes = 0;
   }
 }

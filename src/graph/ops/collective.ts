@@ -2,7 +2,8 @@
  * Specs of the tensor-parallel ops a sharded (`--tp_size N`) engine uses between ranks:
  * `all_reduce` (sum of every rank's tensor, same shape), `all_gather` (ranks' tensors
  * concatenated along the last axis, rank order) and `vocab_embedding` (embedding over one rank's
- * slice of the vocabulary: rows of ids outside the slice are zero, so an all_reduce completes it).
+ * slice of the vocabulary: rows of ids outside the slice are zero, so an all_reduce completes it;
+ * optional `vocabSize`, the whole vocabulary, makes ids outside it an error as in `embedding`).
  */
 import { ShapeError } from '../../errors/index.js';
 import type { Attrs } from '../types.js';
@@ -49,6 +50,10 @@ const vocabEmbedding: OpSpec = {
     expectRank('vocab_embedding', 'table', table, 2);
     const start = numAttr('vocab_embedding', attrs, 'vocabStart');
     if (!Number.isInteger(start) || start < 0) throw new ShapeError(`vocab_embedding: 'vocabStart' must be a non-negative integer, got ${start}`);
+    const vocab = attrs['vocabSize'];
+    if (vocab !== undefined && (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < start + Number(table.shape[0]))) {
+      throw new ShapeError(`vocab_embedding: 'vocabSize' ${JSON.stringify(vocab)} must be an integer covering the slice [${start}, ${start}+${String(table.shape[0])})`);
+    }
     return [{ shape: [...ids.shape, table.shape[1]!], dtype: table.dtype }];
   },
 };

@@ -59,9 +59,12 @@ const vocabEmbedding: Kernel = (x, node, outShapes) => {
   const rows = table.shape[0]!, h = table.shape[1]!;
   const t = f32(table, 'vocab_embedding');
   const start = node.attrs['vocabStart'] as number;
+  const vocab = typeof node.attrs['vocabSize'] === 'number' ? node.attrs['vocabSize'] : Infinity;
   const out = new Float32Array(ids.length * h);
   for (let i = 0; i < ids.length; i++) {
-    const row = ids[i]! - start;
+    const id = ids[i]!;
+    if (id < 0 || id >= vocab) throw new BackendError(`vocab_embedding: token id ${id} at position ${i} is outside the vocabulary (${vocab} tokens)`);
+    const row = id - start;
     if (row >= 0 && row < rows) out.set(t.subarray(row * h, (row + 1) * h), i * h);
   }
   return [{ data: out, shape: outShapes[0]! }];

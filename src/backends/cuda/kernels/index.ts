@@ -23,6 +23,7 @@ export const KERNEL_FILES = {
     defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK'],
   },
   sampling: { entries: ['argmax_rows', 'sample_rows'], defines: [] },
+  fill: { entries: ['fill_normal'], defines: [] },
 } as const satisfies Record<string, { entries: readonly string[]; defines: readonly string[] }>;
 
 export type KernelFile = keyof typeof KERNEL_FILES;
@@ -71,6 +72,7 @@ export function definesFor(shapes: KernelShapes): Record<KernelFile, Defines> {
     attention_decode: { ...attn, PARTITION: DECODE_PARTITION, THREADS: DECODE_THREADS },
     attention_prefill: attn,
     sampling: {},
+    fill: {},
   };
 }
 
@@ -82,7 +84,7 @@ export function checkKernelShapes(s: KernelShapes): void {
   if (s.hiddenSize % 8 !== 0) fail(`hidden size ${s.hiddenSize} must be a multiple of 8`);
   if (s.intermediateSize % 8 !== 0) fail(`intermediate size ${s.intermediateSize} must be a multiple of 8`);
   if (s.numHeads % s.numKvHeads !== 0) fail(`${s.numHeads} heads are not a multiple of ${s.numKvHeads} KV heads`);
-  if (![64, 128].includes(s.headDim)) fail(`head_dim ${s.headDim} is not supported (64 or 128)`);
+  if (![16, 32, 64, 128].includes(s.headDim)) fail(`head_dim ${s.headDim} is not supported (16, 32, 64 or 128)`);
   if (s.tokensPerBlock < 1) fail(`tokens per block must be positive`);
 }
 

@@ -1,0 +1,39 @@
+/**
+ * Whole-model device checks of the CUDA backend (issue 5 phase 2): the HF fixtures (a, b) and the
+ * Llama-3-8B-shaped model against HF BF16 (c, when KILN_HF8B_DIR names hf_llama8b.py's output).
+ * Writes model-check.md and model-check.json to $OUT (or ./cuda-report). Exit code 1 on a failure.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { probeCuda } from '../../src/backends/cuda/index.js';
+import { checkFixtures, type Row } from './check-fixtures.js';
+import { checkLlama8b } from './check-llama8b.js';
+
+async function main(): Promise<number> {
+  const outDir = process.env['OUT'] ?? 'cuda-report';
+  const work = process.env['KILN_WORK'] ?? '/tmp/kiln-model-check';
+  mkdirSync(outDir, { recursive: true });
+  const info = probeCuda();
+  const log = (l: string): void => { process.stdout.write(`${l}\n`); };
+  log(`${info.name} (${info.arch}, ${info.numSms} SMs), driver ${info.driverVersion}, ${new Date().toISOString()}`);
+  const rowsOut: Row[] = [];
+  const only = process.env['KILN_CHECKS'] ?? 'fixtures,llama8b';
+  if (only.includes('fixtures')) rowsOut.push(...await checkFixtures(join(work, 'fixtures'), log));
+  const hf = process.env['KILN_HF8B_DIR'];
+  if (hf && only.includes('llama8b')) {
+    try {
+      rowsOut.push(...await checkLlama8b(hf, join(work, 'llama8b'), log));
+    } catch (e) {
+      rowsOut.push({ check: 'llama3-8b-shaped', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) });
+    }
+  }
+  const md = [`## Whole-model checks: ${info.name} (${info.arch}), ${new Date().toISOString()}`, '',
+    '| check | pass | detail |', '| --- | --- | --- |',
+    ...rowsOut.map((r) => `| ${r.check} | ${r.pass ? 'yes' : '**no**'} | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`)].join('\n');
+  writeFileSync(join(outDir, 'model-check.md'), `${md}\n`);
+  writeFileSync(join(outDir, 'model-check.json'), JSON.stringify({ device: info, rows: rowsOut }, null, 1));
+  log(md);
+  return rowsOut.every((r) => r.pass) ? 0 : 1;
+}
+
+main().then((c) => { process.exitCode = c; }, (e: unknown) => { console.error(e); process.exitCode = 2; });

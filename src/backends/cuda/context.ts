@@ -1,0 +1,220 @@
+/**
+ * The CUDA ExecutionContext: one device memory plan for an engine (weights uploaded once, a KV
+ * pool per KvCacheSpec, an activation arena of reusable slots sized for maxNumTokens, persistent
+ * step-input buffers), a static execution plan of the fused graph, and CUDA graphs that replay
+ * decode-only steps per batch-size bucket. Prefill and mixed steps run eagerly.
+ */
+import { BackendError, EngineLoadError } from '../../errors/index.js';
+import type { Engine } from '../../engine/types.js';
+import type { ContextOptions, ExecutionContext, HostTensor, KvCacheSpec, StepInputs } from '../types.js';
+import { CudaDevice, type CudaGraphExec, type DeviceBuffer, type Stream } from './device.js';
+import { tryReadKernels, tryReadTactics } from './engine-sections.js';
+import { planExecution, type ExecPlan } from './exec-plan.js';
+import { CublasLtHandle } from './gemm.js';
+import { compileKernels, KernelSet } from './kernel-set.js';
+import { CudaKvCache } from './kv-cache.js';
+import type { KernelShapes } from './kernels/index.js';
+import { decodeScratchFloats } from './ops.js';
+import { gemmRowsBucket, PlanRunner } from './plan-runner.js';
+import { StepBuffers, type StepLimits } from './step-buffers.js';
+import { fillDummyWeights } from './dummy-weights.js';
+import { DeviceWeights } from './weights.js';
+
+export interface CudaContextOptions extends ContextOptions {
+  /** Replay decode-only steps from CUDA graphs (default true). */
+  readonly cudaGraphs?: boolean;
+  /** Progress lines on stderr while weights upload (default true). */
+  readonly progress?: boolean;
+}
+
+/** Batch-size buckets captured for decode: 1, 2, 4, 8, ... and maxBatchSize itself. */
+export function decodeBuckets(maxBatchSize: number): number[] {
+  const out: number[] = [];
+  for (let b = 1; b < maxBatchSize; b *= 2) out.push(b);
+  out.push(maxBatchSize);
+  return out;
+}
+
+function kernelShapesFor(engine: Engine, spec: KvCacheSpec): KernelShapes {
+  const m = engine.config.model;
+  if (!m) throw new EngineLoadError('the CUDA backend runs LLM engines (built from a model); this engine has no model config');
+  return { hiddenSize: m.hiddenSize, intermediateSize: m.intermediateSize, numHeads: m.numHeads, numKvHeads: m.numKvHeads, headDim: m.headDim, tokensPerBlock: spec.tokensPerBlock };
+}
+
+const sameShapes = (a: KernelShapes, b: KernelShapes): boolean => (Object.keys(a) as (keyof KernelShapes)[]).every((k) => a[k] === b[k]);
+
+/** Kernels from the engine's cubin sections, or (engines built without them) compiled by NVRTC now. */
+function loadKernels(device: CudaDevice, engine: Engine, shapes: KernelShapes, log: (l: string) => void): KernelSet {
+  const stored = tryReadKernels(engine.sections);
+  if (stored && sameShapes(stored.shapes, shapes)) {
+    const arch = stored.compiled[0]?.arch;
+    if (arch !== device.info.arch) throw new EngineLoadError(`this engine was built for ${arch ?? 'an unknown GPU'} but this GPU (${device.info.name}) is ${device.info.arch}; rebuild it here with \`kiln build --target cuda\``);
+    return KernelSet.load(device, shapes, stored.compiled);
+  }
+  const why = stored ? `its kernels were built for ${stored.shapes.tokensPerBlock} tokens per KV block, not ${shapes.tokensPerBlock}` : 'it stores no compiled kernels';
+  log(`[cuda] compiling kernels with NVRTC for ${device.info.arch}: ${why}`);
+  return KernelSet.load(device, shapes, compileKernels(shapes, device.info.arch, process.env['KILN_KERNEL_DIR']));
+}
+
+export class CudaContext implements ExecutionContext {
+  private readonly owned: { dispose(): void }[] = [];
+  private readonly device: CudaDevice;
+  private readonly stream: Stream;
+  private readonly weights: DeviceWeights;
+  private readonly kv: CudaKvCache;
+  private readonly inputs: StepBuffers;
+  private readonly slots: DeviceBuffer[] = [];
+  private readonly runner: PlanRunner;
+  private readonly plan: ExecPlan;
+  private readonly graphs = new Map<number, CudaGraphExec>();
+  private readonly buckets: number[];
+  private readonly vocab: number;
+  private readonly useGraphs: boolean;
+  private activationBytes = 0;
+  private disposed = false;
+  numGraphReplays = 0;
+  numEagerSteps = 0;
+  /** Wall time inside run() and, of it, waiting for the GPU and copying logits back (ms; KILN_CUDA_PROFILE=1 prints it). */
+  readonly timing = { runMs: 0, gpuWaitMs: 0, logitsMs: 0, logitsBytes: 0 };
+
+  constructor(engine: Engine, options: CudaContextOptions = {}) {
+    const spec = options.kvCache;
+    if (!spec) throw new BackendError('the CUDA context needs a paged KV cache: pass { kvCache: KvCacheSpec } to createContext');
+    const log = (l: string): void => { if (options.progress !== false) process.stderr.write(`${l}\n`); };
+    this.device = CudaDevice.open(0);
+    try {
+      this.stream = this.own(this.device.createStream());
+      const build = engine.config.build;
+      const model = engine.config.model!;
+      const maxSeqLen = build.maxInputLen + build.maxOutputLen;
+      const limits: StepLimits = {
+        maxTokens: build.maxNumTokens, maxSeqs: build.maxBatchSize,
+        maxLogits: Math.min(build.maxNumTokens, Math.max(build.maxBatchSize, 256)),
+        maxBlocksPerSeq: Math.ceil(maxSeqLen / spec.tokensPerBlock) + 1,
+      };
+      const maxRows = (dim: string): number => gemmRowsBucket(dim === 'num_logits' ? limits.maxLogits : limits.maxTokens);
+      this.plan = planExecution(engine.graph, maxRows);
+      this.vocab = this.plan.outputs[0]!.ref.cols;
+      const kernels = this.own(loadKernels(this.device, engine, kernelShapesFor(engine, spec), log));
+      const lt = this.own(new CublasLtHandle(this.device));
+      this.weights = this.own(this.uploadWeights(engine, kernels, log));
+      this.kv = this.own(CudaKvCache.allocate(this.device, { ...spec, dtype: 'bfloat16' }));
+      this.inputs = this.own(new StepBuffers(this.device, limits));
+      for (const bytes of this.plan.slotBytes) this.slots.push(this.own(this.device.alloc(bytes)));
+      const sf = decodeScratchFloats(limits.maxSeqs, model.numHeads, model.headDim, maxSeqLen);
+      const scratch = { out: this.own(this.device.alloc(4 * sf.out)), max: this.own(this.device.alloc(4 * sf.stats)), sum: this.own(this.device.alloc(4 * sf.stats)) };
+      this.activationBytes = this.plan.slotBytes.reduce((a, b) => a + b, 0) + 4 * (sf.out + 2 * sf.stats) + this.inputs.device.bytes;
+      const tactics = tryReadTactics(engine.sections);
+      this.runner = this.own(new PlanRunner(this.plan, {
+        device: this.device, kernels, lt, weights: this.weights, kv: this.kv, inputs: this.inputs, slots: this.slots, scratch, maxSeqLen,
+        ...(tactics ? { tactics } : {}),
+      }));
+      this.useGraphs = options.cudaGraphs ?? process.env['KILN_CUDA_GRAPHS'] !== '0';
+      this.buckets = decodeBuckets(build.maxBatchSize);
+      this.device.synchronize();
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  private own<T extends { dispose(): void }>(x: T): T {
+    this.owned.push(x);
+    return x;
+  }
+
+  private uploadWeights(engine: Engine, kernels: KernelSet, log: (l: string) => void): DeviceWeights {
+    const names = [...new Set(engine.graph.tensors.filter((t) => t.kind === 'weight').map((t) => t.name!))];
+    const dummy = engine.config.dummyWeights;
+    if (dummy) {
+      log(`[cuda] filling ${names.length} weights with seeded random values on the GPU (dummy weights, seed ${dummy.seed})`);
+      return fillDummyWeights(this.device, this.stream, kernels, engine.graph, names, dummy.seed);
+    }
+    let lastPct = -1;
+    const t0 = performance.now();
+    return DeviceWeights.upload(this.device, this.stream, engine.weights, names, (done, total) => {
+      const pct = Math.floor((100 * done) / total);
+      if (pct >= lastPct + 10 || done === total) {
+        lastPct = pct;
+        log(`[cuda] uploading weights ${'#'.repeat(pct / 5)}${'.'.repeat(20 - Math.floor(pct / 5))} ${done}/${total} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      }
+    });
+  }
+
+  run(step: StepInputs): Record<string, HostTensor> {
+    const t0 = performance.now();
+    try {
+      return this.runStep(step);
+    } finally {
+      this.timing.runMs += performance.now() - t0;
+    }
+  }
+
+  private runStep(step: StepInputs): Record<string, HostTensor> {
+    if (this.disposed) throw new BackendError('this CUDA execution context was disposed');
+    if (step.blockCopies && step.blockCopies.length > 0) this.kv.copyBlocks(step.blockCopies, this.stream);
+    const seqs = step.attention?.seqs ?? [];
+    const isDecode = seqs.length > 0 && seqs.every((s) => s.numQueryTokens === 1);
+    const bucket = this.buckets.find((b) => b >= seqs.length);
+    if (this.useGraphs && isDecode && bucket !== undefined) {
+      const dims = this.inputs.load(step, this.stream, bucket);
+      const graph = this.graphs.get(bucket);
+      if (graph) {
+        graph.launch(this.stream);
+        this.numGraphReplays++;
+        return this.readLogits(dims.realLogits);
+      }
+      // First use of the bucket: run eagerly (which creates its GEMM plans), then capture it for later steps.
+      this.runner.enqueue(dims, this.stream, true);
+      this.numEagerSteps++;
+      const logits = this.readLogits(dims.realLogits);
+      this.stream.beginCapture();
+      this.runner.enqueue(dims, this.stream, true);
+      this.graphs.set(bucket, this.stream.endCapture());
+      return logits;
+    }
+    const dims = this.inputs.load(step, this.stream);
+    this.runner.enqueue(dims, this.stream, false);
+    this.numEagerSteps++;
+    return this.readLogits(dims.realLogits);
+  }
+
+  private readLogits(rows: number): Record<string, HostTensor> {
+    const out = this.plan.outputs[0]!;
+    const t0 = performance.now();
+    this.stream.synchronize();
+    const t1 = performance.now();
+    const data = new Float32Array(rows * this.vocab);
+    if (rows > 0) this.slots[out.ref.slot]!.download(data, this.stream);
+    this.timing.gpuWaitMs += t1 - t0;
+    this.timing.logitsMs += performance.now() - t1;
+    this.timing.logitsBytes += data.byteLength;
+    return { [out.name]: { dtype: 'float32', shape: [rows, this.vocab], data } };
+  }
+
+  memoryUsage(): { weights: number; kvCache: number; activations: number; other: number } {
+    const { freeBytes, totalBytes } = this.device.memInfo();
+    const weights = this.weights.bytes;
+    const kvCache = this.kv.bytes;
+    const other = Math.max(0, totalBytes - freeBytes - weights - kvCache - this.activationBytes);
+    return { weights, kvCache, activations: this.activationBytes, other };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (process.env['KILN_CUDA_PROFILE'] === '1') {
+      const t = this.timing;
+      process.stderr.write(`[cuda] ${this.numEagerSteps} eager steps, ${this.numGraphReplays} graph replays; ${t.runMs.toFixed(0)} ms in run(), of which ${t.gpuWaitMs.toFixed(0)} ms waiting for the GPU and ${t.logitsMs.toFixed(0)} ms copying ${(t.logitsBytes / 2 ** 20).toFixed(0)} MiB of logits back\n`);
+    }
+    try {
+      this.device.synchronize();
+    } finally {
+      for (const g of this.graphs.values()) g.dispose();
+      this.graphs.clear();
+      for (const x of this.owned.reverse()) x.dispose();
+      this.owned.length = 0;
+      this.device.dispose();
+    }
+  }
+}
