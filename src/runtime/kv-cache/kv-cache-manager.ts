@@ -9,6 +9,7 @@ import type { KvCacheSpec } from '../../backends/types.js';
 import { bytesPerElement } from '../../graph/dtype.js';
 import { type BlockHash, hashBlock } from './block-hash.js';
 import { BlockPool } from './block-pool.js';
+import type { ExecutorStats } from '../api.js';
 
 export const DEFAULT_TOKENS_PER_BLOCK = 32;
 
@@ -32,15 +33,8 @@ export interface ComputedBlocks {
   readonly numLookups: number;
 }
 
-export interface KvCacheStats {
-  readonly numBlocks: number;
-  readonly numUsed: number;
-  readonly numFree: number;
-  readonly numCached: number;
-  readonly tokensPerBlock: number;
-  readonly prefixHitRate: number;
-  readonly fragmentation: number;
-}
+/** The KV numbers the executor reports (see ExecutorStats.kv in runtime/api.ts). */
+export type KvCacheStats = ExecutorStats['kv'];
 
 interface SeqBlocks {
   blocks: number[];
