@@ -39,9 +39,19 @@ export async function svgChart(results: readonly BenchResult[], title: string): 
   const vega = await import('vega');
   const vl = await import('vega-lite');
   const values = results.flatMap((r) => [
-    { scenario: r.label, metric: 'output tok/s', value: r.outputTokPerS },
-    { scenario: r.label, metric: 'TTFT p50 (ms)', value: r.ttftMs.p50 },
+    { scenario: r.label, concurrency: r.concurrency, metric: 'output tok/s', value: r.outputTokPerS },
+    { scenario: r.label, concurrency: r.concurrency, metric: 'TTFT p50 (ms)', value: r.ttftMs.p50 },
   ]).filter((v) => Number.isFinite(v.value));
+  // A concurrency sweep reads best as lines against concurrency; anything else as bars per scenario.
+  const sweep = results.length > 1 && results.every((r) => r.mode === 'serve' && r.concurrency !== null);
+  const y = { field: 'value', type: 'quantitative', title: null } as const;
+  const encoding = sweep
+    ? { x: { field: 'concurrency', type: 'quantitative', scale: { type: 'log' }, title: 'concurrent streams' } as const, y }
+    : {
+        x: { field: 'scenario', type: 'nominal', sort: null, axis: { labelAngle: -30 } } as const,
+        y,
+        color: { field: 'scenario', type: 'nominal', legend: null } as const,
+      };
   const spec = vl.compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -51,12 +61,8 @@ export async function svgChart(results: readonly BenchResult[], title: string): 
     spec: {
       width: 260,
       height: 200,
-      mark: { type: 'bar', tooltip: true },
-      encoding: {
-        x: { field: 'scenario', type: 'nominal', sort: null, axis: { labelAngle: -30 } },
-        y: { field: 'value', type: 'quantitative', title: null },
-        color: { field: 'scenario', type: 'nominal', legend: null },
-      },
+      mark: sweep ? { type: 'line', point: true, tooltip: true } : { type: 'bar', tooltip: true },
+      encoding,
     },
   }).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
