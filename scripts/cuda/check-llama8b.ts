@@ -1,8 +1,10 @@
 /**
  * Device check (c): the Llama-3-8B-shaped model written by hf_llama8b.py (random weights), converted
- * and built with Kiln for --target cuda, against HF transformers BF16 on the same GPU: next-token
- * top-1 at every position of 24 random prompts (≥ 99% required; disagreements are also reported
- * among positions where HF's top-1/top-2 float32 margin exceeds 0.05), then batched = unbatched:
+ * and built with Kiln for --target cuda, against HF transformers on the same GPU: next-token top-1 at
+ * every position of 24 random prompts, vs HF BF16 and vs HF FP32 on the same weights. With random
+ * weights and a 128256-token vocabulary the top-1/top-2 gap is often below the bf16 noise, so HF BF16
+ * itself agrees with FP32 on only ~97% of positions: Kiln must be within 1 point of that floor and
+ * ≥ 99% where the FP32 margin exceeds 0.1. Then batched = unbatched:
  * the same prompts prefilled together and decoded 8 greedy steps together give the tokens of the
  * one-at-a-time runs.
  */

@@ -23,9 +23,15 @@ cfg = LlamaConfig(
 t0 = time.time()
 torch.manual_seed(0)
 with torch.device("cuda"):
-    model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
-model.save_pretrained(out, safe_serialization=True)
+    init = LlamaForCausalLM(cfg)
+# Saved as bf16, then reloaded with from_pretrained as users load models: `.to(bfloat16)` on a live
+# model would also round the rotary inv_freq buffer to bf16 (HF keeps it float32 when loading).
+init.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
+del init
 print(f"saved {layers}-layer model to {out} in {time.time() - t0:.1f} s", flush=True)
+model = LlamaForCausalLM.from_pretrained(out, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
+rot = getattr(model.model, "rotary_emb", None)
+print(f"HF BF16: rotary inv_freq {getattr(getattr(rot, 'inv_freq', None), 'dtype', '?')}, attention {getattr(model.config, '_attn_implementation', '?')}", flush=True)
 
 g = torch.Generator().manual_seed(1)
 num_prompts = 24
@@ -45,7 +51,9 @@ with torch.no_grad():
                     "bf16_logits_top1": bf16_top1.tolist()})
 # The same weights in float32 (bf16 values upcast exactly), computed in float32: the reference both
 # HF BF16 and Kiln are measured against, so HF BF16's own agreement gives the bf16 noise floor.
-model = model.float()
+del model
+torch.cuda.empty_cache()
+model = LlamaForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="sdpa").cuda().eval()
 with torch.no_grad():
     for p, r in zip(prompts, res):
         logits = model(input_ids=torch.tensor([p], device="cuda")).logits[0].float()

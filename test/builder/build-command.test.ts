@@ -104,9 +104,10 @@ describe('buildFromCheckpoint', () => {
     expect(fs.existsSync(path.join(tmp, 'e2'))).toBe(false);
   });
 
-  it('refuses --target cuda until the CUDA backend registers its builder', async () => {
+  it('fails --target cuda with one sentence where the CUDA backend cannot load (no GPU), writing nothing', async () => {
     const p = buildFromCheckpoint({ checkpointDir: ckpt, outputDir: path.join(tmp, 'e3'), target: 'cuda', settings });
     await expect(p).rejects.toThrow(BackendError);
-    await expect(buildFromCheckpoint({ checkpointDir: ckpt, outputDir: path.join(tmp, 'e3'), target: 'cuda' })).rejects.toThrow(/the cuda builder needs the cuda backend/);
+    await expect(buildFromCheckpoint({ checkpointDir: ckpt, outputDir: path.join(tmp, 'e3'), target: 'cuda', settings })).rejects.toThrow(/^CUDA backend unavailable: .*; use --target cpu$/);
+    expect(fs.existsSync(path.join(tmp, 'e3'))).toBe(false);
   });
 });

@@ -14,6 +14,8 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array | 
 
 /** A byte view of the same memory (koffi passes it in place). */
 const bytesOf = (a: HostArray): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+/** The address of a typed array's first element (its memory stays put: V8 never moves array buffers). */
+const hostAddr = (a: HostArray): number => Number(getKoffi().address(a));
 
 /** Memory on the device. `bytes` is the allocation size; freed by `dispose()`. */
 export class DeviceBuffer {
@@ -27,7 +29,8 @@ export class DeviceBuffer {
   /** Copies device bytes into `dst` and waits for the stream, so `dst` is ready on return. */
   download(dst: HostArray, stream: Stream | null = null, byteOffset = 0): void {
     this.assertRange(byteOffset, dst.byteLength);
-    checkCu(this.cu.cuMemcpyDtoHAsync_v2(bytesOf(dst), this.ptr + byteOffset, dst.byteLength, stream?.handle ?? null), 'cuMemcpyDtoHAsync_v2');
+    // By address, so a page-locked destination (CudaDevice.pinHost) gets a true DMA into its own memory.
+    checkCu(this.cu.cuMemcpyDtoHAsync_v2(hostAddr(dst), this.ptr + byteOffset, dst.byteLength, stream?.handle ?? null), 'cuMemcpyDtoHAsync_v2');
     checkCu(stream ? this.cu.cuStreamSynchronize(stream.handle) : this.cu.cuCtxSynchronize(), 'cuStreamSynchronize');
   }
   /** Sets every byte to `value` (0xff poisons: NaN in f32/bf16, -1 in int32). */
@@ -255,6 +258,22 @@ export class CudaDevice {
   }
   synchronize(): void {
     checkCu(this.cu.cuCtxSynchronize(), 'cuCtxSynchronize');
+  }
+  /**
+   * Page-locks `array` (e.g. a large, long-lived staging array, whose memory V8 never moves) so
+   * copies to and from it run at full PCIe speed; the returned handle's `dispose()` unlocks it.
+   */
+  pinHost(array: HostArray): { dispose(): void } {
+    const addr = hostAddr(array);
+    checkCu(this.cu.cuMemHostRegister_v2(addr, array.byteLength, 0), 'cuMemHostRegister_v2');
+    let pinned = true;
+    return {
+      dispose: () => {
+        if (!pinned) return;
+        pinned = false;
+        checkCu(this.cu.cuMemHostUnregister(addr), 'cuMemHostUnregister');
+      },
+    };
   }
   dispose(): void {
     if (this.disposed || this.ctx === null) return;
