@@ -5,7 +5,8 @@ own ceilings first (device-to-device copy bandwidth, a large BF16 GEMM), then HF
 eager `generate`, static cache + torch.compile at batch 1, and `generate_batch` (continuous
 batching) when this transformers version has it. Random BF16 weights, fixed seeds. Writes one
 JSON document (--out) whose figures go into docs/PERFORMANCE.md beside Kiln's same-run numbers.
-Status: written for issue 6's device run; not yet run on the card (see docs/PERFORMANCE.md).
+First run: 2026-11-24 on an H100 (docs/bench/h100-hf-peers.json); torch.compile with a static
+cache did not finish compiling inside that call's limit, so give it its own call.
 
 Usage: python3 scripts/bench/hf_peers.py --out $OUT/hf_peers.json [--layers 32] [--budget_s 420]
 Every scenario is bounded by the time budget; offline throughput runs a prefix of the requests
@@ -117,6 +118,11 @@ def main():
     model = make_model(args.layers)
     r = report["results"]
 
+    def save():
+        report["wall_s"] = time.perf_counter() - start
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
     def run(name, fn):
         if time.perf_counter() - start > args.budget_s:
             r[name] = {"skipped": "time budget spent"}
@@ -126,6 +132,7 @@ def main():
         except Exception as e:  # a peer that cannot run a scenario is recorded, not fatal
             r[name] = {"error": f"{type(e).__name__}: {e}"[:500]}
         print(name, json.dumps(r[name]), flush=True)
+        save()  # after every scenario, so a run cut short still leaves its measurements
 
     run("eager_decode_ctx128", lambda: decode_rate(model, 128, 128))
     run("eager_decode_ctx2048", lambda: decode_rate(model, 2048, 128))
@@ -153,9 +160,7 @@ def main():
         model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
         return decode_rate(model, 128, 128)
     run("compile_static_decode_ctx128", compiled)
-    report["wall_s"] = time.perf_counter() - start
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    save()
     print("wrote", args.out, flush=True)
 
 

@@ -52,10 +52,43 @@ export interface StepInputs {
   readonly blockCopies?: readonly (readonly [number, number])[];
 }
 
+/**
+ * How to pick the token of one logits row inside the backend (plain data, one per row of the
+ * step's `logits_indices`). The order is the host sampler's: temperature → top-k → top-p → min-p.
+ */
+export interface RowSampling {
+  /** 0 = greedy (argmax, lowest id on ties); otherwise logits are divided by it. */
+  readonly temperature: number;
+  /** Keep the k largest logits (ties with the k-th kept); 0 = off. */
+  readonly topK: number;
+  /** Keep the smallest most-likely set whose probability reaches topP; 1 = off. */
+  readonly topP: number;
+  /** Drop tokens whose probability is below minP × the top token's; 0 = off. */
+  readonly minP: number;
+  /**
+   * The draw's uniform number in [0, 1) (unused when greedy). The runtime derives it from the
+   * request's seed, sample index and step alone, so a seeded row samples the same token whatever
+   * else shares its batch.
+   */
+  readonly uniform: number;
+}
+
+/** What `runAndSample` returns: one token id per logits row, in `logits_indices` order. */
+export interface SampledStep {
+  readonly tokenIds: Int32Array;
+}
+
 /** A loaded engine ready to run. Owns its memory; call `dispose()` when done. */
 export interface ExecutionContext {
   /** Runs the graph; returns its outputs by name, in host memory (float32 for float outputs). */
   run(step: StepInputs): Record<string, HostTensor>;
+  /** True when `runAndSample` is implemented: tokens are chosen where the logits are (optional capability). */
+  readonly sampleOnDevice?: boolean;
+  /**
+   * Runs the step and samples one token per logits row in the backend, so only ids come back.
+   * `sampling.length` must equal the number of logits rows. Present when `sampleOnDevice` is true.
+   */
+  runAndSample?(step: StepInputs, sampling: readonly RowSampling[]): SampledStep;
   /** Bytes this context holds: weights, KV pool, activation arena. */
   memoryUsage(): { weights: number; kvCache: number; activations: number; /** device bytes in use beyond the three (CUDA) */ other?: number };
   dispose(): void;

@@ -8,10 +8,11 @@ import { toFloat32 } from '../../graph/dtype.js';
 import { formatShape, ropeScalingAttr } from '../../graph/ops/index.js';
 import type { Attrs, GraphDef, Shape } from '../../graph/types.js';
 import type { Engine } from '../../engine/types.js';
-import type { ContextOptions, ExecutionContext, HostTensor, StepInputs } from '../types.js';
+import type { ContextOptions, ExecutionContext, HostTensor, RowSampling, SampledStep, StepInputs } from '../types.js';
 import { numel, type Buf, type CpuData } from './buffer.js';
 import { ropeKey, tryGetKernel, type KernelEnv } from './kernels/index.js';
 import { RopeTable } from './kernels/rope.js';
+import { sampleRows } from './sample.js';
 import { CpuKvCache } from './kv-cache.js';
 import { loadWeights, type CpuWeights } from './weights.js';
 
@@ -113,6 +114,17 @@ export class CpuContext implements ExecutionContext {
       }
     });
     return this.collectOutputs(values);
+  }
+
+  /** Samples on the host with the runtime's sampler functions (the reference for device sampling). */
+  readonly sampleOnDevice = true;
+
+  runAndSample(step: StepInputs, sampling: readonly RowSampling[]): SampledStep {
+    const logits = this.run(step)['logits'];
+    if (!logits || !(logits.data instanceof Float32Array)) throw new BackendError('runAndSample needs an LLM engine with a float32 "logits" output');
+    const rows = logits.shape[0] ?? 0;
+    if (rows !== sampling.length) throw new BackendError(`runAndSample got ${sampling.length} sampling rows for ${rows} logits rows`);
+    return { tokenIds: sampleRows(logits.data, logits.shape[1] ?? 0, sampling) };
   }
 
   memoryUsage(): { weights: number; kvCache: number; activations: number } {

@@ -4,17 +4,19 @@
  * step-input buffers), a static execution plan of the fused graph, and CUDA graphs that replay
  * decode-only steps per batch-size bucket. Prefill and mixed steps run eagerly.
  * run() returns the float32 logits as a view of a page-locked host buffer that the next run()
- * overwrites: copy the rows you keep beyond the step.
+ * overwrites: copy the rows you keep beyond the step. runAndSample() picks the tokens on the GPU
+ * (argmax_rows / sample_rows over the logits slot) and copies back only their ids.
  */
 import { BackendError, EngineLoadError } from '../../errors/index.js';
 import type { Engine } from '../../engine/types.js';
-import type { ContextOptions, ExecutionContext, HostTensor, KvCacheSpec, StepInputs } from '../types.js';
+import type { ContextOptions, ExecutionContext, HostTensor, KvCacheSpec, RowSampling, SampledStep, StepInputs } from '../types.js';
 import { CudaDevice, type CudaGraphExec, type DeviceBuffer, type Stream } from './device.js';
 import { tryReadKernels, tryReadTactics } from './engine-sections.js';
 import { planExecution, type ExecPlan } from './exec-plan.js';
 import { CublasLtHandle } from './gemm.js';
 import { compileKernels, KernelSet } from './kernel-set.js';
 import { CudaKvCache } from './kv-cache.js';
+import { DeviceSampler } from './device-sampler.js';
 import type { KernelShapes } from './kernels/index.js';
 import { decodeScratchFloats } from './ops.js';
 import { gemmRowsBucket, PlanRunner } from './plan-runner.js';
@@ -78,12 +80,14 @@ export class CudaContext implements ExecutionContext {
    */
   private readonly logitsHost: Float32Array;
   private readonly useGraphs: boolean;
+  private readonly sampler: DeviceSampler;
+  readonly sampleOnDevice = true;
   private activationBytes = 0;
   private disposed = false;
   numGraphReplays = 0;
   numEagerSteps = 0;
-  /** Wall time inside run() and, of it, waiting for the GPU and copying logits back (ms; KILN_CUDA_PROFILE=1 prints it). */
-  readonly timing = { runMs: 0, gpuWaitMs: 0, logitsMs: 0, logitsBytes: 0 };
+  /** Wall time inside run()/runAndSample() and, of it, waiting for the GPU and copying logits or ids back (ms; KILN_CUDA_PROFILE=1 prints it). */
+  readonly timing = { runMs: 0, gpuWaitMs: 0, logitsMs: 0, logitsBytes: 0, sampledSteps: 0, idsMs: 0 };
 
   constructor(engine: Engine, options: CudaContextOptions = {}) {
     const spec = options.kvCache;
@@ -121,6 +125,7 @@ export class CudaContext implements ExecutionContext {
       }));
       this.useGraphs = options.cudaGraphs ?? process.env['KILN_CUDA_GRAPHS'] !== '0';
       this.buckets = decodeBuckets(build.maxBatchSize);
+      this.sampler = this.own(new DeviceSampler(this.device, kernels, limits.maxLogits, this.vocab));
       this.device.synchronize();
     } catch (e) {
       this.dispose();
@@ -154,13 +159,34 @@ export class CudaContext implements ExecutionContext {
   run(step: StepInputs): Record<string, HostTensor> {
     const t0 = performance.now();
     try {
-      return this.runStep(step);
+      return this.readLogits(this.launch(step));
     } finally {
       this.timing.runMs += performance.now() - t0;
     }
   }
 
-  private runStep(step: StepInputs): Record<string, HostTensor> {
+  runAndSample(step: StepInputs, sampling: readonly RowSampling[]): SampledStep {
+    const t0 = performance.now();
+    try {
+      const rows = this.launch(step);
+      if (rows !== sampling.length) throw new BackendError(`runAndSample got ${sampling.length} sampling rows for ${rows} logits rows`);
+      const out = this.plan.outputs[0]!;
+      this.sampler.enqueue(this.runner.addr(out.ref), sampling, this.stream);
+      const t1 = performance.now();
+      this.stream.synchronize();
+      const t2 = performance.now();
+      const tokenIds = this.sampler.read(rows, this.stream);
+      this.timing.gpuWaitMs += t2 - t1;
+      this.timing.idsMs += performance.now() - t2;
+      this.timing.sampledSteps++;
+      return { tokenIds };
+    } finally {
+      this.timing.runMs += performance.now() - t0;
+    }
+  }
+
+  /** Enqueues the step (graph replay for decode buckets seen before); returns its logits rows. */
+  private launch(step: StepInputs): number {
     if (this.disposed) throw new BackendError('this CUDA execution context was disposed');
     if (step.blockCopies && step.blockCopies.length > 0) this.kv.copyBlocks(step.blockCopies, this.stream);
     const seqs = step.attention?.seqs ?? [];
@@ -172,21 +198,22 @@ export class CudaContext implements ExecutionContext {
       if (graph) {
         graph.launch(this.stream);
         this.numGraphReplays++;
-        return this.readLogits(dims.realLogits);
+        return dims.realLogits;
       }
-      // First use of the bucket: run eagerly (which creates its GEMM plans), then capture it for later steps.
+      // First use of the bucket: run eagerly (which creates its GEMM plans), then capture it for later
+      // steps; capture records without executing, so the eager run's logits stay in the slot.
       this.runner.enqueue(dims, this.stream, true);
       this.numEagerSteps++;
-      const logits = this.readLogits(dims.realLogits);
+      this.stream.synchronize();
       this.stream.beginCapture();
       this.runner.enqueue(dims, this.stream, true);
       this.graphs.set(bucket, this.stream.endCapture());
-      return logits;
+      return dims.realLogits;
     }
     const dims = this.inputs.load(step, this.stream);
     this.runner.enqueue(dims, this.stream, false);
     this.numEagerSteps++;
-    return this.readLogits(dims.realLogits);
+    return dims.realLogits;
   }
 
   private readLogits(rows: number): Record<string, HostTensor> {
@@ -216,7 +243,7 @@ export class CudaContext implements ExecutionContext {
     this.disposed = true;
     if (process.env['KILN_CUDA_PROFILE'] === '1') {
       const t = this.timing;
-      process.stderr.write(`[cuda] ${this.numEagerSteps} eager steps, ${this.numGraphReplays} graph replays; ${t.runMs.toFixed(0)} ms in run(), of which ${t.gpuWaitMs.toFixed(0)} ms waiting for the GPU and ${t.logitsMs.toFixed(0)} ms copying ${(t.logitsBytes / 2 ** 20).toFixed(0)} MiB of logits back\n`);
+      process.stderr.write(`[cuda] ${this.numEagerSteps} eager steps, ${this.numGraphReplays} graph replays, ${t.sampledSteps} steps sampled on the GPU; ${t.runMs.toFixed(0)} ms in run()/runAndSample(), of which ${t.gpuWaitMs.toFixed(0)} ms waiting for the GPU, ${t.logitsMs.toFixed(0)} ms copying ${(t.logitsBytes / 2 ** 20).toFixed(0)} MiB of logits back and ${t.idsMs.toFixed(0)} ms copying token ids\n`);
     }
     try {
       this.device.synchronize();

@@ -94,9 +94,9 @@ export function argmaxRows(ks: KernelSet, s: Stream | null, logits: Buf, vocab: 
   ks.get('argmax_rows').launch({ grid: [rows], block: [1024] }, s, [arg.ptr(logits), arg.i32(vocab), arg.ptr(out)]);
 }
 
-/** Seeded temperature/top-k/top-p sampling; per-row params (f32, i32, f32, u64 seeds). */
+/** Temperature/top-k/top-p/min-p sampling; per-row params (f32, i32, f32, f32, f32 uniforms in [0, 1)). */
 export function sampleRows(ks: KernelSet, s: Stream | null, logits: Buf, vocab: number, rows: number,
-  p: { temperature: Buf; topK: Buf; topP: Buf; seeds: Buf }, out: Buf): void {
+  p: { temperature: Buf; topK: Buf; topP: Buf; minP: Buf; uniforms: Buf }, out: Buf): void {
   ks.get('sample_rows').launch({ grid: [rows], block: [1024] }, s, [
-    arg.ptr(logits), arg.i32(vocab), arg.ptr(p.temperature), arg.ptr(p.topK), arg.ptr(p.topP), arg.ptr(p.seeds), arg.ptr(out)]);
+    arg.ptr(logits), arg.i32(vocab), arg.ptr(p.temperature), arg.ptr(p.topK), arg.ptr(p.topP), arg.ptr(p.minP), arg.ptr(p.uniforms), arg.ptr(out)]);
 }

@@ -7,11 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RequestError } from '../../errors/index.js';
-import type { ExecutionContext } from '../../backends/types.js';
+import type { ExecutionContext, RowSampling } from '../../backends/types.js';
 import type { TextTokenizer } from '../../tokenizer/types.js';
 import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult } from '../api.js';
 import { KVCacheManager } from '../kv-cache/kv-cache-manager.js';
-import { runStep } from '../runner/model-runner.js';
+import { runStep, runStepSampled } from '../runner/model-runner.js';
+import type { SchedulerOutput } from '../scheduler/types.js';
 import { createSamplingConfig } from '../sampling/params.js';
 import { randomSeed } from '../sampling/prng.js';
 import { Scheduler } from '../scheduler/scheduler.js';
@@ -55,10 +56,13 @@ export class Executor {
   private numPromptTokens = 0;
   private numGeneratedTokens = 0;
   private readonly host: SeqHost;
+  /** Sample in the context when it can (KILN_HOST_SAMPLING=1 forces the logits path, for A/B runs). */
+  private readonly deviceSampling: boolean;
 
   constructor(private readonly options: ExecutorOptions) {
     this.kv = new KVCacheManager(options.kv.numBlocks, options.kv.tokensPerBlock, options.kv.enablePrefixCaching ?? true);
     this.scheduler = new Scheduler(options.settings, this.kv);
+    this.deviceSampling = options.context.sampleOnDevice === true && process.env['KILN_HOST_SAMPLING'] !== '1';
     this.host = {
       fork: (parent, owner) => this.forkSeq(parent, owner),
       append: (seqId, tokenId) => {
@@ -165,25 +169,49 @@ export class Executor {
 
   private step(): void {
     let rows;
+    let tokens;
     try {
       const out = this.scheduler.schedule();
       if (out.seqs.length > 0) this.numSteps++;
       // With work pending, an empty step would repeat forever: a scheduler bug, made loud.
       if (out.seqs.length === 0 && out.preempted.length === 0) throw new Error(`internal error: the scheduler made no progress (${this.scheduler.numWaiting} waiting, ${this.scheduler.numRunning} running)`);
-      rows = runStep(this.options.context, out).logits;
+      const sampling = this.tryDeviceSampling(out);
+      if (sampling) tokens = runStepSampled(this.options.context, out, sampling).tokens;
+      else rows = runStep(this.options.context, out).logits;
       this.scheduler.update(out);
     } catch (err) {
       this.failAll(err);
       return;
     }
-    for (const { seqId, row } of rows) {
-      const req = this.owners.get(seqId);
-      if (!req || req.done) continue;
-      const before = req.numGenerated;
-      req.onLogits(seqId, row);
-      this.numGeneratedTokens += req.numGenerated - before;
-      if (req.done) this.settle(req);
+    for (const { seqId, row } of rows ?? []) this.deliver(seqId, (req) => req.onLogits(seqId, row));
+    for (const { seqId, tokenId } of tokens ?? []) this.deliver(seqId, (req) => req.onToken(seqId, tokenId));
+  }
+
+  private deliver(seqId: number, give: (req: ActiveRequest) => void): void {
+    const req = this.owners.get(seqId);
+    if (!req || req.done) return;
+    const before = req.numGenerated;
+    give(req);
+    this.numGeneratedTokens += req.numGenerated - before;
+    if (req.done) this.settle(req);
+  }
+
+  /**
+   * One RowSampling per sequence needing logits when the context samples on its device and every
+   * such row can be sampled there; otherwise undefined (the step returns logits to the host sampler).
+   */
+  private tryDeviceSampling(out: SchedulerOutput): RowSampling[] | undefined {
+    if (!this.deviceSampling) return undefined;
+    const sampling: RowSampling[] = [];
+    for (const s of out.seqs) {
+      if (!s.needsLogits) continue;
+      const req = this.owners.get(s.seqId);
+      // A row nobody will read (its request just ended) is sampled greedily and dropped.
+      const row = !req || req.done ? GREEDY : req.tryRowSampling(s.seqId);
+      if (!row) return undefined;
+      sampling.push(row);
     }
+    return sampling;
   }
 
   /** A failed step (backend error) ends every request in flight with finishReason 'error'. */
@@ -208,3 +236,5 @@ export class Executor {
     w?.();
   }
 }
+
+const GREEDY: RowSampling = { temperature: 0, topK: 0, topP: 1, minP: 0, uniform: 0 };

@@ -3,10 +3,13 @@
  * search) turn logits rows into tokens and drive their sequences through the `SeqHost` (fork,
  * append, finish); the executor only routes rows and owns the loop.
  */
+import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+import type { RowSampling } from '../../backends/types.js';
 import type { TextTokenizer } from '../../tokenizer/types.js';
-import type { FinishReason, RequestResult } from '../api.js';
+import type { FinishReason, RequestResult, TokenLogprob } from '../api.js';
 import type { SamplingConfig } from '../sampling/params.js';
+import { uniformAt } from '../sampling/prng.js';
 import { sampleToken } from '../sampling/sampler.js';
 import type { DeltaStream } from './delta-stream.js';
 import { SampleOutput } from './sample-output.js';
@@ -47,6 +50,17 @@ export abstract class ActiveRequest {
 
   /** A logits row for `seqId`'s last token (a view: copy it to keep it past this call). */
   abstract onLogits(seqId: number, row: Float32Array): void;
+  /**
+   * How the backend may sample `seqId`'s next token, or undefined when only the host sampler can
+   * (penalties, logprobs, masks pending, beam search, n > 1 before the fork): then the step uses logits.
+   */
+  tryRowSampling(_seqId: number): RowSampling | undefined {
+    return undefined;
+  }
+  /** The token the backend sampled for `seqId` with `tryRowSampling(seqId)`'s settings. */
+  onToken(seqId: number, _tokenId: number): void {
+    assert.fail(`sequence ${seqId}: onToken without a RowSampling from this request`);
+  }
   /** Ends every unfinished output with `reason`, releasing its sequences. */
   abstract abort(reason: FinishReason, error?: string): void;
   protected abstract outputs(): RequestResult['outputs'];
@@ -92,13 +106,30 @@ export class SamplingRequest extends ActiveRequest {
       if (s.finishReason !== null || (!first && s.seqId !== seqId)) continue;
       const ctx = { promptTokens: this.info.promptTokens, outputTokens: s.tokens, seed: this.info.seed, index: s.index, suppress: s.suppressed() };
       const { tokenId, logprob } = sampleToken(row, this.info.cfg, ctx);
-      const delta = s.append(tokenId, logprob);
-      this.numGenerated++;
-      this.info.stream.push(delta);
-      if (s.finishReason !== null) this.host.release(s.seqId);
-      else this.host.append(s.seqId, tokenId);
+      this.emit(s, tokenId, logprob);
     }
     if (this.samples.every((s) => s.finishReason !== null)) this.markFinished();
+  }
+
+  /** The backend may sample when the host sampler would only apply temperature and the filters. */
+  override tryRowSampling(seqId: number): RowSampling | undefined {
+    const c = this.info.cfg;
+    // Before the fork, one prompt row must serve all n samples: only the host can do that.
+    if ((!this.forked && c.n > 1) || c.logprobs !== undefined) return undefined;
+    if (c.repetitionPenalty !== 1 || c.presencePenalty !== 0 || c.frequencyPenalty !== 0) return undefined;
+    const s = this.liveSample(seqId);
+    if (!s || s.suppressed().size > 0) return undefined;
+    // The same PRNG key as sampleToken's: (seed, sample index, tokens generated so far).
+    const uniform = c.temperature === 0 ? 0 : uniformAt(this.info.seed, s.index, s.tokens.length);
+    return { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, uniform };
+  }
+
+  override onToken(seqId: number, tokenId: number): void {
+    if (!this.forked) this.forkSamples();
+    this.markFirstToken();
+    const s = this.liveSample(seqId);
+    if (s) this.emit(s, tokenId, undefined);
+    if (this.samples.every((x) => x.finishReason !== null)) this.markFinished();
   }
 
   abort(reason: FinishReason, error?: string): void {
@@ -112,6 +143,17 @@ export class SamplingRequest extends ActiveRequest {
 
   protected outputs(): RequestResult['outputs'] {
     return this.samples.map((s) => s.toOutput());
+  }
+
+  private liveSample(seqId: number): SampleOutput | undefined {
+    return this.samples.find((s) => s.seqId === seqId && s.finishReason === null);
+  }
+
+  private emit(s: SampleOutput, tokenId: number, logprob: TokenLogprob | undefined): void {
+    this.numGenerated++;
+    this.info.stream.push(s.append(tokenId, logprob));
+    if (s.finishReason !== null) this.host.release(s.seqId);
+    else this.host.append(s.seqId, tokenId);
   }
 
   /** After the prompt's prefill, samples 1..n-1 share its blocks (fork before any token is appended). */

@@ -1,11 +1,17 @@
 /**
  * ModelRunner: turns a SchedulerOutput into the engine's StepInputs (input_ids, positions,
  * logits_indices, attention metadata with slot mapping) and the engine's logits back into a
- * RunnerOutput. It sees only plain batch data: it imports the scheduler's types, never the scheduler.
+ * RunnerOutput, or, where the context samples on its device, the sampled token ids into a
+ * SampledRunnerOutput. It sees only plain batch data: it imports the scheduler's types, never the scheduler.
  */
 import assert from 'node:assert/strict';
-import type { AttentionMetadata, ExecutionContext, HostTensor, SeqAttention, StepInputs } from '../../backends/types.js';
-import type { RunnerOutput, SchedulerOutput } from '../scheduler/types.js';
+import type { AttentionMetadata, ExecutionContext, HostTensor, RowSampling, SeqAttention, StepInputs } from '../../backends/types.js';
+import type { RunnerOutput, ScheduledSeq, SchedulerOutput } from '../scheduler/types.js';
+
+/** One token per sequence that needed logits, chosen by the context (`runAndSample`). */
+export interface SampledRunnerOutput {
+  readonly tokens: readonly { readonly seqId: number; readonly tokenId: number }[];
+}
 
 function int32(data: Int32Array): HostTensor {
   return { dtype: 'int32', shape: [data.length], data };
@@ -17,28 +23,31 @@ export function buildStepInputs(out: SchedulerOutput): StepInputs {
   const inputIds = new Int32Array(out.numTokens);
   const positions = new Int32Array(out.numTokens);
   const slotMapping = new Int32Array(out.numTokens);
-  const logitsIndices: number[] = [];
-  const seqs: SeqAttention[] = [];
+  const logitsIndices = new Int32Array(out.seqs.length);
+  let numLogits = 0;
+  const seqs: SeqAttention[] = new Array<SeqAttention>(out.seqs.length);
   let t = 0;
-  for (const s of out.seqs) {
+  for (let j = 0; j < out.seqs.length; j++) {
+    const s = out.seqs[j] as ScheduledSeq;
     const queryStart = t;
-    s.tokenIds.forEach((id, i) => {
+    const n = s.tokenIds.length;
+    for (let i = 0; i < n; i++) {
       const pos = s.positions[i] as number;
       const block = s.blockTable[Math.floor(pos / bs)];
       assert.ok(block !== undefined, `sequence ${s.seqId}: no block for position ${pos}`);
-      inputIds[t] = id;
+      inputIds[t] = s.tokenIds[i] as number;
       positions[t] = pos;
       slotMapping[t] = block * bs + (pos % bs);
       t++;
-    });
-    const lastPos = s.positions[s.positions.length - 1] as number;
-    seqs.push({ queryStart, numQueryTokens: s.tokenIds.length, contextLen: lastPos + 1, blockTable: Int32Array.from(s.blockTable) });
-    if (s.needsLogits) logitsIndices.push(t - 1);
+    }
+    const lastPos = s.positions[n - 1] as number;
+    seqs[j] = { queryStart, numQueryTokens: n, contextLen: lastPos + 1, blockTable: Int32Array.from(s.blockTable) };
+    if (s.needsLogits) logitsIndices[numLogits++] = t - 1;
   }
   assert.equal(t, out.numTokens, 'SchedulerOutput.numTokens disagrees with its sequences');
   const attention: AttentionMetadata = { seqs, slotMapping };
   return {
-    tensors: { input_ids: int32(inputIds), positions: int32(positions), logits_indices: int32(Int32Array.from(logitsIndices)) },
+    tensors: { input_ids: int32(inputIds), positions: int32(positions), logits_indices: int32(logitsIndices.subarray(0, numLogits)) },
     attention,
     ...(out.blockCopies.length > 0 ? { blockCopies: out.blockCopies } : {}),
   };
@@ -55,4 +64,18 @@ export function runStep(context: ExecutionContext, out: SchedulerOutput): Runner
   assert.equal(logits.shape[0], wanted.length, 'logits rows do not match the sequences that needed logits');
   const data = logits.data;
   return { logits: wanted.map((s, i) => ({ seqId: s.seqId, row: data.subarray(i * vocab, (i + 1) * vocab) })) };
+}
+
+/**
+ * Runs one step with sampling in the context (precondition: `context.sampleOnDevice`).
+ * `sampling` holds one entry per sequence that needs logits, in `out.seqs` order.
+ */
+export function runStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[]): SampledRunnerOutput {
+  assert.ok(context.sampleOnDevice && context.runAndSample, 'runStepSampled needs a context with sampleOnDevice');
+  if (out.seqs.length === 0) return { tokens: [] };
+  const wanted = out.seqs.filter((s) => s.needsLogits);
+  assert.equal(sampling.length, wanted.length, 'one RowSampling per sequence that needs logits');
+  const { tokenIds } = context.runAndSample(buildStepInputs(out), sampling);
+  assert.equal(tokenIds.length, wanted.length, 'the context returned a token id count that does not match the logits rows');
+  return { tokens: wanted.map((s, i) => ({ seqId: s.seqId, tokenId: tokenIds[i] as number })) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildStepInputs, runStep } from '../../../src/runtime/runner/model-runner.js';
+import type { RowSampling, StepInputs } from '../../../src/backends/types.js';
+import { buildStepInputs, runStep, runStepSampled } from '../../../src/runtime/runner/model-runner.js';
 import type { SchedulerOutput } from '../../../src/runtime/scheduler/types.js';
 import { FakeContext, hashLogits } from '../fakes.js';
 
@@ -42,5 +43,22 @@ describe('model runner', () => {
     expect([...res.logits[0]!.row]).toEqual([...hashLogits(16)([9, 9, 9, 9, 9, 50])]);
     expect([...res.logits[1]!.row]).toEqual([...hashLogits(16)([8, 8, 8, 20, 21])]);
     expect(runStep(ctx, { ...out, seqs: [], numTokens: 0 }).logits).toEqual([]);
+  });
+
+  it('runStepSampled passes one RowSampling per logits row and maps the ids back to sequences', () => {
+    const seen: { step: StepInputs; sampling: readonly RowSampling[] }[] = [];
+    const ctx = Object.assign(new FakeContext(8, 4, hashLogits(16)), {
+      sampleOnDevice: true,
+      runAndSample: (step: StepInputs, sampling: readonly RowSampling[]) => {
+        seen.push({ step, sampling });
+        return { tokenIds: Int32Array.from([13, 3]) };
+      },
+    });
+    const rows: RowSampling[] = [{ temperature: 0, topK: 0, topP: 1, minP: 0, uniform: 0 }, { temperature: 1, topK: 5, topP: 0.5, minP: 0, uniform: 0.25 }];
+    expect(runStepSampled(ctx, out, rows).tokens).toEqual([{ seqId: 7, tokenId: 13 }, { seqId: 4, tokenId: 3 }]);
+    expect([...seen[0]!.step.tensors['logits_indices']!.data]).toEqual([0, 5]);
+    expect(seen[0]!.sampling).toBe(rows);
+    expect(() => runStepSampled(ctx, out, rows.slice(1))).toThrow(/one RowSampling per sequence/);
+    expect(() => runStepSampled(new FakeContext(8, 4, hashLogits(16)), out, rows)).toThrow(/sampleOnDevice/);
   });
 });

@@ -4,21 +4,16 @@
 //  - sample_rows: temperature, then top-k, then top-p (HF order), seeded. The k-th largest logit is
 //    found exactly by bisection over the order-preserving uint32 image of the floats; the top-p cut
 //    is the largest threshold whose kept mass is >= topP of the top-k mass (the smallest top set
-//    reaching topP, as HF's TopPLogitsWarper keeps). The draw u = splitmix64(seed) in [0, 1) picks
+//    reaching topP, as HF's TopPLogitsWarper keeps), then min-p. The draw's uniform u in [0, 1) comes
+//    per row from the host (the runtime's counter-based PRNG keyed by seed, sample, step) and picks
 //    the token by an index-ordered prefix scan of the kept weights exp((x - max) / T).
-//    temperature <= 0 means greedy; topK <= 0 or >= vocab disables top-k; topP >= 1 disables top-p.
+//    temperature <= 0 means greedy; topK <= 0 or >= vocab disables top-k; topP >= 1 disables top-p;
+//    minP <= 0 disables min-p.
 #define SAMPLE_THREADS 1024
 
 __device__ __forceinline__ uint32_t order_key(float f) {
   const uint32_t b = __float_as_uint(f);
   return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
-__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 // Block argmax; all threads get the id. Ties → lowest id.
@@ -183,7 +178,7 @@ __device__ int draw(const float* row, int vocab, uint32_t threshold, float mx, f
 
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const float* __restrict__ logits, int vocab,
     const float* __restrict__ temperature, const int* __restrict__ topK, const float* __restrict__ topP,
-    const uint64_t* __restrict__ seeds, int* __restrict__ out) {
+    const float* __restrict__ minP, const float* __restrict__ uniforms, int* __restrict__ out) {
   __shared__ float scratch[32];
   const int r = blockIdx.x;
   const float* row = logits + (size_t)r * vocab;
@@ -209,7 +204,11 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     const float mass = kept_mass(src, len, threshold, mx, invT, scratch);
     threshold = topp_threshold(src, len, threshold, order_key(mx), p * mass, mx, invT, scratch);
   }
-  const float u = (float)(splitmix64(seeds[r]) >> 40) * (1.f / 16777216.f);
+  // min-p keeps x with exp((x - mx) / T) >= minP, i.e. x >= mx + T ln(minP): one more key threshold
+  // (the top token's probability ratio is the same before and after top-k / top-p renormalise).
+  const mp = minP[r];
+  if (mp > 0.f) threshold = max(threshold, order_key(mx + temp * logf(mp)));
+  const u = uniforms[r];
   const int id = draw(row, vocab, threshold, mx, invT, u, scratch);
   if (threadIdx.x == 0) out[r] = id;
 }
