@@ -9,7 +9,7 @@ source .device/env.sh
 export KILN_KERNEL_DIR=src/backends/cuda/kernels KILN_WORK=/tmp/kiln-work KILN_CUDA_PROFILE=1
 R=/tmp/results; mkdir -p $R
 exec > >(tee "$OUT/suite.log") 2>&1
-T0=$(date +%s); el() { echo "[suite] $(( $(date +%s) - T0 )) s: $*"; }
+T0=$(date +%s); el() { (cd $R && tar czf "$OUT/results.tgz" .); echo "[suite] $(( $(date +%s) - T0 )) s: $*"; }
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.max.sm --format=csv
 node --version; date -u
 el "sampling check (kernels + fixtures)"
@@ -36,7 +36,7 @@ b throughput-2048-128 75 throughput --num_requests 256 --input_len 2048 --output
 el "serve"
 node --max-old-space-size=16000 .device/cuda/serve.mjs $E 8011 24000000000 > /tmp/serve.log 2>&1 &
 SP=$!
-for i in $(seq 1 90); do (echo > /dev/tcp/127.0.0.1/8011) 2>/dev/null && break; sleep 1; done
+for i in $(seq 1 90); do (echo > /dev/tcp/127.0.0.1/8011) 2>/dev/null && break; kill -0 $SP 2>/dev/null || break; sleep 1; done
 el "server up (pid $SP)"
 S="node .device/cuda/kiln.mjs bench serve --url http://127.0.0.1:8011 --input_len 128 --output_len 64"
 timeout 40 $S --concurrency 1,8 --num_requests 16 --output_json $R/serve-a.json 2>&1 | grep -v '^|' | tail -2
@@ -44,5 +44,4 @@ timeout 50 $S --concurrency 64,256 --num_requests 512 --output_json $R/serve-b.j
 kill $SP; wait $SP 2>/dev/null; tail -3 /tmp/serve.log
 node .device/cuda/serve-merge.mjs $R/h100-kiln-serve.json $R/h100-kiln-serve.svg $R/serve-a.json $R/serve-b.json > /dev/null
 el "done"
-(cd $R && tar czf "$OUT/results.tgz" .)
 node .device/cuda/bench-summary.mjs $R/h100-kiln-*.json | tee "$OUT/summary.md"

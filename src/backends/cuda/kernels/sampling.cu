@@ -206,9 +206,9 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
   }
   // min-p keeps x with exp((x - mx) / T) >= minP, i.e. x >= mx + T ln(minP): one more key threshold
   // (the top token's probability ratio is the same before and after top-k / top-p renormalise).
-  const mp = minP[r];
+  const float mp = minP[r];
   if (mp > 0.f) threshold = max(threshold, order_key(mx + temp * logf(mp)));
-  const u = uniforms[r];
+  const float u = uniforms[r];
   const int id = draw(row, vocab, threshold, mx, invT, u, scratch);
   if (threadIdx.x == 0) out[r] = id;
 }
