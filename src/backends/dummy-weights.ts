@@ -4,20 +4,14 @@
  * values: element i of a tensor is a Box-Muller normal from two 32-bit hashes of (2i, 2i+1) and a
  * per-tensor seed; the CUDA kernel (`cuda/kernels/fill.cu`) computes the same formula on the GPU.
  */
+import { fmix32 } from '../util/prng.js';
 
 /** Mean and standard deviation of a weight: norm weights are 1, everything else N(0, 0.02²). */
 export function dummyInit(name: string): { mean: number; std: number } {
   return /norm/.test(name) ? { mean: 1, std: 0 } : { mean: 0, std: 0.02 };
 }
 
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+export { fmix32 };
 
 /** The per-tensor seed: FNV-1a of the name mixed with the engine's seed. */
 export function tensorSeed(seed: number, name: string): number {

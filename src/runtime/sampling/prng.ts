@@ -3,15 +3,7 @@
  * request's samples never depend on which other requests share its batch or on how many random
  * numbers anyone drew before. The mixer is murmur3's fmix32 over a chained combination of the key.
  */
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32 } from '../../util/prng.js';
 
 function mixKey(seed: number, index: number, step: number, lane: number): number {
   const lo = seed >>> 0;
