@@ -4,6 +4,7 @@ import type { WeightStore } from '../../src/engine/types.js';
 import { fromFloat32 } from '../../src/graph/dtype.js';
 import type { ModelConfig } from '../../src/models/config.js';
 import { expectedWeights } from '../../src/models/weights.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return {
@@ -15,17 +16,7 @@ export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   };
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 /** Every expected weight, uniform in [-0.5, 0.5) (norm weights around 1), in `config.dtype`. */
 export function randomWeights(config: ModelConfig, seed = 7): WeightStore {

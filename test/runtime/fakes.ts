@@ -7,6 +7,7 @@
 import type { ExecutionContext, HostTensor, StepInputs } from '../../src/backends/types.js';
 import type { IncrementalDetokenizer, TextTokenizer } from '../../src/tokenizer/types.js';
 import { Executor, type ExecutorSettings } from '../../src/runtime/executor/executor.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export const EOS = 256;
 export const BYTE_VOCAB = 257;
@@ -134,16 +135,7 @@ export function createFakeExecutor(opts: {
 }
 
 /** A small deterministic PRNG for test data (mulberry32). */
-export function testRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const testRng = mulberry32;
 
 /** Resolves after `n` turns of the event loop (the executor runs about one step per turn). */
 export async function ticks(n: number): Promise<void> {
