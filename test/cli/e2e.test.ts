@@ -49,7 +49,7 @@ describe('kiln convert → build → run --json on an unseen HF checkpoint', () 
     const engine = join(root, 'engine');
     const file = join(root, 'prompts.jsonl');
     writeFileSync(file, ref.prompts.map((p, i) => JSON.stringify({ prompt: p.text, max_new_tokens: 4 + i, temperature: 0, ignore_eos: true })).join('\n'));
-    const run = kiln(['run', '--engine_dir', engine, '--prompts_file', file, '--json']);
+    const run = kiln(['run', '--engine_dir', engine, '--prompts_file', file, '--json', '--kv-cache-bytes', String(4 * 2 ** 20)]);
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { output_token_ids: number[] });
     lines.forEach((l, i) => expect(l.output_token_ids).toEqual(ref.prompts[i]!.greedy_ids.slice(0, 4 + i)));

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors/index.js';
 import type { GenerateRequest, RequestResult } from '../../runtime/api.js';
 import { LLM } from '../../runtime/llm.js';
-import { collect } from '../args.js';
+import { collect, parsePositiveInt } from '../args.js';
 import { createProgress } from '../progress.js';
 import { readPromptsFile, type PromptEntry } from '../prompts-file.js';
 import { addSamplingFlags, samplingFieldsFromOptions, toSamplingParams } from '../sampling-flags.js';
@@ -17,7 +17,7 @@ interface RunOptions {
   prompts_file?: string;
   json?: boolean;
   backend?: string;
-  kv_cache_bytes?: string;
+  kv_cache_bytes?: number;
   [key: string]: unknown;
 }
 
@@ -29,6 +29,7 @@ export function registerRun(program: Command): void {
     .option('--prompt <text>', 'a prompt (repeatable)', collect)
     .option('--prompts_file <file>', 'one prompt per line, or JSONL {"prompt": ..., sampling fields}')
     .option('--backend <name>', 'cpu or cuda (default: the engine target)')
+    .option('--kv_cache_bytes <n>', 'KV cache budget in bytes (default 256 MiB on CPU, 2 GiB on CUDA)', parsePositiveInt('kv_cache_bytes'))
     .option('--json', 'print one JSON object per prompt');
   addSamplingFlags(cmd).action(async (opts: RunOptions) => {
     const defaults = { max_new_tokens: 32, ...samplingFieldsFromOptions(opts) };
@@ -45,7 +46,11 @@ function collectPrompts(opts: RunOptions): PromptEntry[] {
 }
 
 async function runPrompts(opts: RunOptions, requests: GenerateRequest[]): Promise<void> {
-  const llm = new LLM({ engineDir: opts.engine_dir, ...(opts.backend ? { backend: opts.backend as 'cpu' | 'cuda' } : {}) });
+  const llm = new LLM({
+    engineDir: opts.engine_dir,
+    ...(opts.backend ? { backend: opts.backend as 'cpu' | 'cuda' } : {}),
+    ...(opts.kv_cache_bytes ? { kvCacheBytes: opts.kv_cache_bytes } : {}),
+  });
   const progress = createProgress('generating');
   const started = performance.now();
   const timer = setInterval(() => {

@@ -12,6 +12,7 @@ interface ServeOptions {
   api_key?: string;
   max_queue?: number;
   backend?: string;
+  kv_cache_bytes?: number;
 }
 
 export function registerServe(program: Command): void {
@@ -25,6 +26,7 @@ export function registerServe(program: Command): void {
     .option('--api_key <key>', 'require Authorization: Bearer KEY')
     .option('--max_queue <n>', 'requests admitted before 429', parsePositiveInt('max_queue'))
     .option('--backend <name>', 'cpu or cuda (default: the engine target)')
+    .option('--kv_cache_bytes <n>', 'KV cache budget in bytes (default 256 MiB on CPU, 2 GiB on CUDA)', parsePositiveInt('kv_cache_bytes'))
     .action(async (opts: ServeOptions) => {
       if (!opts.engine_dir === !opts.model_dir) {
         throw new ConfigError('kiln serve needs exactly one of --engine_dir ENGINE or --model_dir HF_DIR');
@@ -37,6 +39,7 @@ export function registerServe(program: Command): void {
         ...(opts.api_key ? { apiKey: opts.api_key } : {}),
         ...(opts.max_queue ? { maxQueue: opts.max_queue } : {}),
         ...(opts.backend ? { backend: opts.backend } : {}),
+        ...(opts.kv_cache_bytes ? { kvCacheBytes: opts.kv_cache_bytes } : {}),
       });
     });
 }
