@@ -28,11 +28,14 @@ function resolveShape(shape: Shape, bindings: Bindings, what: string): number[] 
 }
 
 /** For each tensor id, the index of the last node reading it (-1: never read; outputs: Infinity). */
-function lastUses(graph: GraphDef): number[] {
+/** For each node, the intermediates it reads for the last time (each once), freed after it runs. */
+function releasesAfter(graph: GraphDef): number[][] {
   const last = new Array<number>(graph.tensors.length).fill(-1);
   graph.nodes.forEach((node, i) => { for (const id of node.inputs) last[id] = i; });
   for (const o of graph.outputs) last[o.tensor] = Infinity;
-  return last;
+  const releases = graph.nodes.map(() => [] as number[]);
+  last.forEach((i, id) => { if (i >= 0 && i !== Infinity && graph.tensors[id]!.kind === 'intermediate') releases[i]!.push(id); });
+  return releases;
 }
 
 /** Bytes of live intermediates; buffers shared by views (reshape) count once. */
@@ -61,7 +64,7 @@ export class CpuContext implements ExecutionContext {
   private readonly graph: GraphDef;
   private readonly weights: CpuWeights;
   private readonly kvCache: CpuKvCache | undefined;
-  private readonly lastUse: number[];
+  private readonly releases: number[][];
   private readonly ropeTables = new Map<string, RopeTable>();
   private peakActivationBytes = 0;
   private disposed = false;
@@ -77,7 +80,7 @@ export class CpuContext implements ExecutionContext {
     }
     this.kvCache = options.kvCache ? new CpuKvCache(options.kvCache) : undefined;
     this.weights = loadWeights(this.graph, engine.weights, engine.config.dummyWeights?.seed);
-    this.lastUse = lastUses(this.graph);
+    this.releases = releasesAfter(this.graph);
   }
 
   run(step: StepInputs): Record<string, HostTensor> {
@@ -106,11 +109,9 @@ export class CpuContext implements ExecutionContext {
         live.hold(out.data);
       });
       this.peakActivationBytes = Math.max(this.peakActivationBytes, live.bytes);
-      for (const id of new Set(node.inputs)) { // a node may read one tensor twice (mul(x, x)): release it once
-        if (this.lastUse[id] === i && this.graph.tensors[id]!.kind === 'intermediate') {
-          live.release(values[id]!.data);
-          values[id] = undefined;
-        }
+      for (const id of this.releases[i]!) {
+        live.release(values[id]!.data);
+        values[id] = undefined;
       }
     });
     return this.collectOutputs(values);
