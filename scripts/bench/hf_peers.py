@@ -1,19 +1,23 @@
 """Same-card peer baselines for issue 6: Hugging Face transformers on Llama-3-8B shapes.
 
-Runs on the GPU machine (python3 with torch + transformers, no network). Measures the card's
-own ceilings first (device-to-device copy bandwidth, a large BF16 GEMM), then HF transformers:
-eager `generate`, static cache + torch.compile at batch 1, and `generate_batch` (continuous
-batching) when this transformers version has it. Random BF16 weights, fixed seeds. Writes one
-JSON document (--out) whose figures go into docs/PERFORMANCE.md beside Kiln's same-run numbers.
-First run: 2026-11-24 on an H100 (docs/bench/h100-hf-peers.json); torch.compile with a static
-cache did not finish compiling inside that call's limit, so give it its own call.
+Runs on the GPU machine (python3 with torch + transformers, no network), in phases, each its own
+process so that one hang (torch.compile) cannot lose the others' numbers:
+  --phase ceilings  the card's own ceilings (device-to-device copy bandwidth, a large BF16 GEMM);
+  --phase eager     ceilings, then HF eager `generate` (batch-1 decode, TTFT, offline throughput)
+                    and `generate_batch` (continuous batching) when this transformers has it;
+  --phase compile   static cache + torch.compile at batch 1 (transformers' own decode compile when
+                    it has CompileConfig, else torch.compile(model.forward)); the compile time is
+                    measured and, if the budget runs out first, the JSON says so with the time spent.
+Random BF16 weights, fixed seeds. Writes one JSON document (--out), rewritten after every scenario,
+whose figures go into docs/PERFORMANCE.md beside Kiln's same-run numbers.
 
-Usage: python3 scripts/bench/hf_peers.py --out $OUT/hf_peers.json [--layers 32] [--budget_s 420]
+Usage: python3 scripts/bench/hf_peers.py --out $OUT/hf_peers.json [--phase eager] [--layers 32] [--budget_s 140]
 Every scenario is bounded by the time budget; offline throughput runs a prefix of the requests
 and says how many it measured (never extrapolated beyond the measured requests' own rate).
 """
 import argparse
 import json
+import signal
 import time
 
 import torch
@@ -85,16 +89,17 @@ def gen(model, x, new, **kw):
     return model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=new, min_new_tokens=new, do_sample=False, **kw)
 
 
-def decode_rate(model, ctx, new, **kw):
+def decode_rate(model, ctx, new, iters=2, **kw):
     x = ids(1, ctx, ctx)
-    t_first = timed(lambda: gen(model, x, 1, **kw), warmup=1, iters=3)
-    t_all = timed(lambda: gen(model, x, new, **kw), warmup=1, iters=3)
+    t_first = timed(lambda: gen(model, x, 1, **kw), warmup=1, iters=iters)
+    t_all = timed(lambda: gen(model, x, new, **kw), warmup=1, iters=iters)
     return {"context": ctx, "new_tokens": new, "ttft_ms": t_first, "decode_tok_s": (new - 1) / ((t_all - t_first) / 1e3)}
 
 
 def offline(model, isl, osl, num_requests, batch, deadline):
+    """Batches of `batch` requests until all are done or the deadline passes (at least one batch)."""
     done, t0 = 0, time.perf_counter()
-    while done < num_requests and time.perf_counter() < deadline:
+    while done < num_requests and (done == 0 or time.perf_counter() < deadline):
         b = min(batch, num_requests - done)
         gen(model, ids(b, isl, done), osl)
         done += b
@@ -104,19 +109,94 @@ def offline(model, isl, osl, num_requests, batch, deadline):
             "seconds": secs, "output_tok_s": done * osl / secs}
 
 
+class BudgetSpent(Exception):
+    pass
+
+
+class Stamps:
+    """A generate() streamer that timestamps each new token (reading the ids waits for the GPU)."""
+
+    def __init__(self):
+        self.times = []
+        self.prompt_seen = False
+
+    def put(self, value):
+        if not self.prompt_seen:  # generate() first puts the prompt
+            self.prompt_seen = True
+            return
+        value.cpu()
+        self.times.append(time.perf_counter())
+
+    def end(self):
+        pass
+
+
+def stamped(model, x, new):
+    """One generate() call: (TTFT ms, steady decode tok/s over the tokens after the second)."""
+    s = Stamps()
+    t0 = time.perf_counter()
+    gen(model, x, new, streamer=s)
+    t = s.times
+    return (t[0] - t0) * 1e3, (len(t) - 2) / (t[-1] - t[1])
+
+
+def compiled_decode(model, mode, budget_s, note, new=64):
+    """Static cache + torch.compile at batch 1, context 128: compile time, then the decode rate.
+    Every call uses the same max_new_tokens (the static cache's length is prompt + max_new_tokens, and
+    another length recompiles); TTFT and decode rate come from per-token timestamps (a streamer).
+    SIGALRM ends it when the budget is spent; `note` records progress so a kill still leaves a trace."""
+    def on_alarm(signum, frame):
+        raise BudgetSpent()
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(max(1, int(budget_s)))
+    t0 = time.perf_counter()
+    out = {"mode": mode, "context": 128, "new_tokens": new, "budget_s": budget_s}
+    try:
+        model.generation_config.cache_implementation = "static"
+        try:
+            from transformers import CompileConfig  # transformers compiles the decode step itself
+            model.generation_config.compile_config = CompileConfig(mode=mode, fullgraph=True)
+            out["strategy"] = "generation_config.compile_config (decode step compiled by transformers)"
+        except ImportError:
+            model.forward = torch.compile(model.forward, mode=mode, fullgraph=True)
+            out["strategy"] = "torch.compile(model.forward)"
+        note(dict(out, status="compiling"))
+        x = ids(1, 128, 128)
+        stamped(model, x, new)  # compiles
+        from torch._dynamo.utils import counters
+        if int(counters["stats"]["unique_graphs"]) == 0:  # this transformers did not compile on its own
+            model.forward = torch.compile(model.forward, mode=mode, fullgraph=True)
+            out["strategy"] = "torch.compile(model.forward) (the compile_config path compiled nothing)"
+            note(dict(out, status="compiling"))
+            stamped(model, x, new)
+        out["compile_s"] = time.perf_counter() - t0
+        out["dynamo_unique_graphs"] = int(counters["stats"]["unique_graphs"])
+        note(dict(out, status="compiled, measuring"))
+        stamped(model, x, new)  # CUDA graphs of reduce-overhead are recorded on the first calls after compiling
+        runs = [stamped(model, x, new) for _ in range(3)]
+        out["ttft_ms"] = sorted(r[0] for r in runs)[1]
+        out["decode_tok_s"] = sorted(r[1] for r in runs)[1]
+        out["dynamo_unique_graphs_after"] = int(counters["stats"]["unique_graphs"])
+        out["status"] = "ok"
+    except BudgetSpent:
+        out["status"] = "budget spent"
+        out["spent_s"] = time.perf_counter() - t0
+    finally:
+        signal.alarm(0)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--phase", choices=["ceilings", "eager", "compile"], default="eager")
     ap.add_argument("--layers", type=int, default=32)
-    ap.add_argument("--budget_s", type=float, default=420)
-    ap.add_argument("--skip_compile", action="store_true", help="skip the torch.compile scenario (minutes of compiling)")
+    ap.add_argument("--budget_s", type=float, default=140)
+    ap.add_argument("--compile_mode", default="reduce-overhead", help="torch.compile mode for --phase compile")
     args = ap.parse_args()
     start = time.perf_counter()
-    report = {"torch": torch.__version__, "transformers": transformers.__version__,
-              "device": torch.cuda.get_device_name(0), "layers": args.layers, "results": {}}
-    report["ceilings"] = ceilings()
-    print(json.dumps(report["ceilings"]), flush=True)
-    model = make_model(args.layers)
+    report = {"phase": args.phase, "torch": torch.__version__, "transformers": transformers.__version__,
+              "device": torch.cuda.get_device_name(0), "layers": args.layers, "budget_s": args.budget_s, "results": {}}
     r = report["results"]
 
     def save():
@@ -124,8 +204,33 @@ def main():
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)
 
+    if args.phase in ("ceilings", "eager"):
+        report["ceilings"] = ceilings()
+        print(json.dumps(report["ceilings"]), flush=True)
+        save()
+    if args.phase == "ceilings":
+        return
+    model = make_model(args.layers)
+    if args.phase == "compile":
+        def note(partial):
+            r["compile_static_decode_ctx128"] = partial
+            save()
+        note({"status": "starting"})
+        r["compile_static_decode_ctx128"] = compiled_decode(model, args.compile_mode, args.budget_s - (time.perf_counter() - start), note)
+        print("compile_static_decode_ctx128", json.dumps(r["compile_static_decode_ctx128"]), flush=True)
+        save()
+        return
+    eager(model, args, start, r, save)
+    save()
+    print("wrote", args.out, flush=True)
+
+
+def eager(model, args, start, r, save):
+    def left():
+        return max(0.0, args.budget_s - (time.perf_counter() - start))
+
     def run(name, fn):
-        if time.perf_counter() - start > args.budget_s:
+        if left() <= 0:
             r[name] = {"skipped": "time budget spent"}
             return
         try:
@@ -135,13 +240,11 @@ def main():
         print(name, json.dumps(r[name]), flush=True)
         save()  # after every scenario, so a run cut short still leaves its measurements
 
-    run("eager_decode_ctx128", lambda: decode_rate(model, 128, 128))
-    run("eager_decode_ctx2048", lambda: decode_rate(model, 2048, 128))
-    run("eager_ttft_1024", lambda: {"ttft_ms": timed(lambda: gen(model, ids(1, 1024, 7), 1), warmup=1, iters=5)})
-    deadline = lambda share: time.perf_counter() + share * max(0.0, args.budget_s - (time.perf_counter() - start))
-    run("eager_offline_128_128", lambda: offline(model, 128, 128, 1024, 64, deadline(0.2)))
-    run("eager_offline_2048_128", lambda: offline(model, 2048, 128, 512, 16, deadline(0.25)))
-    run("eager_offline_1000_1000", lambda: offline(model, 1000, 1000, 512, 64, deadline(0.3)))
+    run("eager_decode_ctx128", lambda: decode_rate(model, 128, 64))
+    run("eager_decode_ctx2048", lambda: decode_rate(model, 2048, 64))
+    run("eager_ttft_1024", lambda: {"ttft_ms": timed(lambda: gen(model, ids(1, 1024, 7), 1), warmup=1, iters=3)})
+    deadline = lambda share: time.perf_counter() + share * left()
+    run("eager_offline_128_128", lambda: offline(model, 128, 128, 1024, 64, deadline(0.15)))
     if hasattr(model, "generate_batch"):
         def cb():
             from transformers import GenerationConfig
@@ -155,17 +258,14 @@ def main():
         run("generate_batch_128_128", cb)
     else:
         r["generate_batch_128_128"] = {"skipped": "this transformers has no generate_batch"}
-
-    def compiled():
-        model.generation_config.cache_implementation = "static"
-        model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
-        return decode_rate(model, 128, 128)
-    if args.skip_compile:
-        r["compile_static_decode_ctx128"] = {"skipped": "--skip_compile"}
+    run("eager_offline_2048_128", lambda: offline(model, 2048, 128, 512, 16, deadline(0.3)))
+    # One 1000/1000 batch of 64 took 84 s on an H100 (2026-11-25): run it only if a batch fits what is left.
+    per_step = r.get("eager_offline_128_128", {}).get("seconds", 0) / max(1, r.get("eager_offline_128_128", {}).get("requests_measured", 0) / 64) / 128
+    estimate = 2.5 * per_step * 1000
+    if per_step > 0 and estimate > left():
+        r["eager_offline_1000_1000"] = {"skipped": f"one batch of 64 needs about {estimate:.0f} s (2.5 x the 128/128 step time x 1000 steps); {left():.0f} s of the budget left"}
     else:
-        run("compile_static_decode_ctx128", compiled)
-    save()
-    print("wrote", args.out, flush=True)
+        run("eager_offline_1000_1000", lambda: offline(model, 1000, 1000, 512, 64, deadline(1.0)))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
 /** GPU checks of the cuBLASLt GEMMs: correctness with epilogues, and autotuned timings at Llama-3-8B shapes. */
-import { CublasLtHandle, GemmPlan, gemmFlops, type GemmEpilogue } from '../../src/backends/cuda/gemm.js';
+import { CublasLtHandle, GemmPlan, gemmFlops, type GemmDtype, type GemmEpilogue } from '../../src/backends/cuda/gemm.js';
 import { TimingCache, tuneGemm } from '../../src/backends/cuda/gemm-tuner.js';
 import { matmulTransB } from '../../src/backends/cpu/kernels/matmul.js';
 import { gelu } from '../../src/backends/cpu/kernels/elementwise.js';
-import { Arena, BF16_TOL, relError, toBf16, type CheckResult } from './harness.js';
+import { Arena, actTol, BF16_TOL, relError, toAct, toBf16, type CheckResult } from './harness.js';
 import { fillRandom } from './check-attention.js';
 import type { Ctx } from './check-kernels.js';
 
-/** D = A·Bᵀ (+bias, act) at M=64, N=512, K=1024 vs the CPU GEMM. cuBLASLt's GELU is the tanh form; the CPU's is erf. */
-export function checkGemmEpilogue(c: Ctx, lt: CublasLtHandle, epilogue: GemmEpilogue): CheckResult {
+/**
+ * D = A·Bᵀ (+bias, act) at M=64, N=512, K=1024 vs the CPU GEMM, in bf16 or fp16 (`dtype`). cuBLASLt's
+ * GELU is the tanh form; the CPU's is erf (≤ 3e-4 apart, inside the fp16 tolerance at these magnitudes).
+ */
+export function checkGemmEpilogue(c: Ctx, lt: CublasLtHandle, epilogue: GemmEpilogue, dtype: GemmDtype = 'bfloat16'): CheckResult {
   const a = new Arena(c.device, c.stream);
-  const plan = new GemmPlan(lt, { m: 64, n: 512, k: 1024, epilogue });
+  const plan = new GemmPlan(lt, { m: 64, n: 512, k: 1024, epilogue, dtype });
   try {
     const { m, n, k } = plan.shape;
-    const A = toBf16(c.rng.floats(m * k)), B = toBf16(c.rng.floats(n * k)), bias = toBf16(c.rng.floats(n));
+    const A = toAct(c.rng.floats(m * k), dtype), B = toAct(c.rng.floats(n * k), dtype), bias = toAct(c.rng.floats(n), dtype);
     const dA = a.upload(A.bits), dB = a.upload(B.bits), dBias = a.upload(bias.bits), dD = a.poisoned(m * n * 2);
     const algos = plan.candidates(8, dBias.ptr);
     plan.run(c.stream, algos[0]!, dA, dB, dD, dBias);
@@ -21,8 +24,9 @@ export function checkGemmEpilogue(c: Ctx, lt: CublasLtHandle, epilogue: GemmEpil
     matmulTransB(A.values, B.values, ref, m, k, n, epilogue.endsWith('bias') ? bias.values : undefined);
     if (epilogue.startsWith('gelu')) for (let i = 0; i < ref.length; i++) ref[i] = gelu(ref[i]!);
     if (epilogue.startsWith('relu')) for (let i = 0; i < ref.length; i++) ref[i] = Math.max(0, ref[i]!);
-    const err = relError(a.bf16(dD, m * n), ref);
-    return { name: `gemm ${epilogue} M=${m} N=${n} K=${k}`, pass: err < BF16_TOL, error: err, tolerance: BF16_TOL, note: `${algos.length} heuristic candidates` };
+    const err = relError(a.act(dD, m * n, dtype), ref);
+    const tol = actTol(dtype);
+    return { name: `gemm${dtype === 'float16' ? ' f16' : ''} ${epilogue} M=${m} N=${n} K=${k}`, pass: err < tol, error: err, tolerance: tol, note: `${algos.length} heuristic candidates` };
   } finally { plan.dispose(); a.dispose(); }
 }
 

@@ -15,10 +15,13 @@ import { compileKernels, KernelSet } from '../../src/backends/cuda/kernel-set.js
 import { Arena, gbps, Rng, type CheckResult } from './harness.js';
 import { checkEmbedding, checkRmsnorm, checkRopeKv, checkSiluMul, LLAMA3_SCALING, type Ctx } from './check-kernels.js';
 import { checkArgmax, checkSampling } from './check-sampling.js';
+import { checkPenaltiesLogprobs } from './check-runtime.js';
 import { checkDecode, checkPrefill, timeDecode, timePrefill } from './check-attention.js';
 import { checkCachedAlgo, checkGemmEpilogue, timeLlamaGemms, type GemmTiming } from './check-gemm.js';
 import { checkGraph } from './check-graph.js';
+import { quantChecks } from './check-quant.js';
 import { renderMarkdown } from './report.js';
+import { runDtypeChecks } from './check-dtypes.js';
 
 const SHAPES = { hiddenSize: 4096, intermediateSize: 14336, numHeads: 32, numKvHeads: 8, headDim: 128, tokensPerBlock: 16 };
 const SMALL = { hiddenSize: 256, intermediateSize: 688, numHeads: 8, numKvHeads: 2, headDim: 64, tokensPerBlock: 32 };
@@ -40,6 +43,19 @@ function attempt(name: string, fn: () => CheckResult): CheckResult {
     return { name, pass: false, note: msg.slice(0, 2000) };
   }
 }
+
+/** Runs `fn` with the v1 decode kernel selected (KILN_DECODE_KERNEL=v1), restoring the setting after. */
+function withDecodeV1<T>(fn: () => T): T {
+  const before = process.env.KILN_DECODE_KERNEL;
+  process.env.KILN_DECODE_KERNEL = 'v1';
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env.KILN_DECODE_KERNEL;
+    else process.env.KILN_DECODE_KERNEL = before;
+  }
+}
+const v1 = (r: CheckResult): CheckResult => ({ ...r, name: `[v1] ${r.name}` });
 
 function copyBandwidth(device: CudaDevice, arena: Arena): { bytes: number; ms: number; gbps: number } {
   const bytes = 1 << 30;
@@ -80,6 +96,17 @@ function main(): void {
     attempt('attention_decode', () => checkDecode(ctx)),
     attempt('attention_decode timing', () => timeDecode(ctx, 64, 4096)),
     attempt('attention_decode timing', () => timeDecode(ctx, 8, 32768)),
+    // The Llama-3-8B bench's decode shapes (batch 1 at 128 and 2048 context, batch 256 at 192), then the v1 kernel at the same shapes.
+    attempt('attention_decode timing', () => timeDecode(ctx, 1, 128)),
+    attempt('attention_decode timing', () => timeDecode(ctx, 1, 2048)),
+    attempt('attention_decode timing', () => timeDecode(ctx, 256, 192)),
+    ...withDecodeV1(() => [
+      attempt('attention_decode v1', () => v1(checkDecode(ctx))),
+      attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 64, 4096))),
+      attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 1, 128))),
+      attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 1, 2048))),
+      attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 256, 192))),
+    ]),
     attempt('attention_prefill', () => checkPrefill(ctx)),
     attempt('attention_prefill timing', () => timePrefill(ctx, 1, 4096)),
     attempt('attention_prefill timing', () => timePrefill(ctx, 8, 1024)),
@@ -87,6 +114,7 @@ function main(): void {
     attempt('sampling', () => checkSampling(ctx, 0.8, 50, 0.9)),
     attempt('sampling top_p only', () => checkSampling(ctx, 1.0, 0, 0.8)),
     attempt('sampling top_k only', () => checkSampling(ctx, 0.7, 20, 1)),
+    attempt('sampling penalties + logprobs', () => checkPenaltiesLogprobs(ctx)),
     ...(['none', 'bias', 'gelu_bias', 'relu_bias'] as const).map((e) => attempt(`gemm ${e}`, () => checkGemmEpilogue(ctx, lt, e))),
   ];
   // The same kernels specialised for a small model (head_dim 64, GQA 4, 32 tokens per block): correctness only.
@@ -101,6 +129,8 @@ function main(): void {
     attempt('small attention_prefill', () => tag(checkPrefill(sctx))),
   ]);
   small.dispose();
+  // fp16 activations (every kernel, GEMMs) and the fp8 KV cache (rope_write_kv → attention vs the CPU's fp8 path).
+  results.push(...runDtypeChecks(ctx, lt, SHAPES, attempt));
   let gemm: { timings: GemmTiming[]; cacheHits: number; cacheEntries: number } | { error: string };
   try {
     gemm = timeLlamaGemms(ctx, lt, cachePath);
@@ -110,6 +140,7 @@ function main(): void {
     gemm = { error: e instanceof Error ? e.message : String(e) };
     console.log(`FAIL gemm tuning: ${gemm.error}`);
   }
+  results.push(...quantChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn)));
   results.push(attempt('cuda graph', () => checkGraph(ctx)));
   const report = { started, finished: new Date().toISOString(), device: device.info, memory: device.memInfo(), cublasLtVersion: lt.version(), seed: rng.seedHex,
     shapes: SHAPES, copy, compile: compiled.map((c) => ({ file: c.file, arch: c.arch, bytes: c.cubin.length, ms: c.compileMs, log: c.log })), resources, results, gemm };

@@ -1,6 +1,6 @@
 /** Shared pieces of the GPU checks: fresh random data, bf16 packing, error norms, results. */
 import { randomBytes } from 'node:crypto';
-import { bf16BitsToF32, f32ToBf16Bits } from '../../src/graph/dtype.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/graph/dtype.js';
 import type { CudaDevice, DeviceBuffer, HostArray, Stream } from '../../src/backends/cuda/device.js';
 import { timeOnDevice } from '../../src/backends/cuda/timing.js';
 
@@ -79,6 +79,29 @@ export function toBf16(x: Float32Array): { bits: Uint16Array; values: Float32Arr
   return { bits, values };
 }
 
+/** The 16-bit activation dtype of a kernel set (KernelShapes.actDtype). */
+export type ActDtype = 'bfloat16' | 'float16';
+
+/** f32 values rounded to the activation dtype: the bits to upload and the exact values they stand for. */
+export function toAct(x: Float32Array, dtype: ActDtype = 'bfloat16'): { bits: Uint16Array; values: Float32Array } {
+  if (dtype === 'bfloat16') return toBf16(x);
+  const bits = new Uint16Array(x.length);
+  const values = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const b = f32ToF16Bits(x[i]!);
+    bits[i] = b;
+    values[i] = f16BitsToF32(b);
+  }
+  return { bits, values };
+}
+
+export function fromAct(bits: Uint16Array, dtype: ActDtype = 'bfloat16'): Float32Array {
+  if (dtype === 'bfloat16') return fromBf16(bits);
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16BitsToF32(bits[i]!);
+  return out;
+}
+
 export function fromBf16(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = bf16BitsToF32(bits[i]!);
@@ -124,6 +147,12 @@ export class Arena {
     b.download(bits, this.stream);
     return fromBf16(bits);
   }
+  /** `count` activations of `dtype` (0xffff poison reads as NaN in both). */
+  act(b: DeviceBuffer, count: number, dtype: ActDtype = 'bfloat16'): Float32Array {
+    const bits = new Uint16Array(count);
+    b.download(bits, this.stream);
+    return fromAct(bits, dtype);
+  }
   time(fn: () => void, iters = 20): number {
     return timeOnDevice(this.device, this.stream, fn, { warmup: 3, iters });
   }
@@ -134,4 +163,7 @@ export class Arena {
 }
 
 export const BF16_TOL = 1e-2;
+/** fp16 outputs (10 mantissa bits, a few roundings per kernel) against the f32 CPU reference. */
+export const F16_TOL = 1e-3;
+export const actTol = (dtype: ActDtype = 'bfloat16'): number => (dtype === 'float16' ? F16_TOL : BF16_TOL);
 export const gbps = (bytes: number, ms: number): number => bytes / (ms * 1e6);

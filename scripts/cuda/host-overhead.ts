@@ -3,9 +3,13 @@
  * that answers instantly, N requests of 128/128 at batch 256, greedy. `device` mode: the context
  * "samples on the device" (ids only); `logits` mode: it returns a [rows, 128256] float32 view of one
  * preallocated buffer (as the CUDA context does) and the host sampler picks the tokens.
- * Usage: npx tsx scripts/cuda/host-overhead.ts device|logits [N] [TOKENIZER_DIR] (node --cpu-prof for a profile).
+ * `sync` / `async` modes: the device path with a simulated GPU step of KILN_SIM_GPU_MS (default 7.7,
+ * the H100's batch-1 Llama-3-8B decode step): `sync` blocks for it inside runAndSample (as
+ * cuStreamSynchronize does), `async` offers enqueueAndSample and polls the clock between event-loop
+ * turns (as the CUDA context polls its event), so the Executor's output work overlaps the "GPU".
+ * Usage: npx tsx scripts/cuda/host-overhead.ts device|logits|sync|async [N] [TOKENIZER_DIR] (node --cpu-prof for a profile).
  */
-import type { ExecutionContext, HostTensor, RowSampling, SampledStep, StepInputs } from '../../src/backends/types.js';
+import type { ExecutionContext, HostTensor, PendingStep, RowSampling, SampledStep, StepInputs } from '../../src/backends/types.js';
 import { Executor } from '../../src/runtime/executor/executor.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 
@@ -31,11 +35,30 @@ const ctx: ExecutionContext = {
   memoryUsage: () => ({ weights: 0, kvCache: 0, activations: 0 }),
   dispose: () => undefined,
 };
+const gpuMs = Number(process.env['KILN_SIM_GPU_MS'] ?? 7.7);
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const ids = (sampling: readonly RowSampling[]): SampledStep => ({ tokenIds: Int32Array.from(sampling, (_, i) => id(i)) });
+if (mode === 'sync' || mode === 'async') {
+  Object.assign(ctx, { sampleOnDevice: true, runAndSample: (_s: StepInputs, sampling: readonly RowSampling[]): SampledStep => {
+    steps++;
+    Atomics.wait(sleeper, 0, 0, gpuMs);
+    return ids(sampling);
+  } });
+}
+if (mode === 'async') {
+  Object.assign(ctx, { enqueueAndSample: (_s: StepInputs, sampling: readonly RowSampling[]): PendingStep<SampledStep> => {
+    steps++;
+    const out = ids(sampling);
+    const end = performance.now() + gpuMs;
+    return { done: () => new Promise((resolve) => { const poll = (): void => { if (performance.now() >= end) resolve(out); else setImmediate(poll); }; poll(); }) };
+  } });
+}
 const tok = loadTokenizer(dir);
 const ex = new Executor({ context: ctx, tokenizer: tok, settings: { maxBatchSize: 256, maxNumTokens: 8192, maxInputLen: 1024, maxOutputLen: 1024 }, kv: { numBlocks: 30000, tokensPerBlock: 16 } });
 const reqs = Array.from({ length: numRequests }, (_, r) => ({ promptTokenIds: Array.from({ length: 128 }, (_, i) => 1000 + ((r * 131 + i * 17) % 100000)), params: { maxNewTokens: 128, ignoreEos: true, temperature: 0 } }));
 const t0 = performance.now();
 await ex.generate(reqs);
 const ms = performance.now() - t0;
-console.log(`${mode}: ${numRequests} x 128/128 in ${ms.toFixed(0)} ms of host time, ${steps} steps, ${((numRequests * 128) / (ms / 1000)).toFixed(0)} output tok/s ceiling`);
+const sim = mode === 'sync' || mode === 'async' ? ` (simulated GPU ${gpuMs} ms/step: ${(ms / steps - gpuMs).toFixed(2)} ms of host time per step not hidden)` : '';
+console.log(`${mode}: ${numRequests} x 128/128 in ${ms.toFixed(0)} ms of host time, ${steps} steps, ${((numRequests * 128) / (ms / 1000)).toFixed(0)} output tok/s ceiling${sim}`);
 ex.close();

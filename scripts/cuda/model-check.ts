@@ -7,7 +7,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCuda } from '../../src/backends/cuda/index.js';
 import { checkFixtures, type Row } from './check-fixtures.js';
+import { checkRuntime } from './check-runtime.js';
 import { checkLlama8b } from './check-llama8b.js';
+import { checkQuantModels } from './check-quant-model.js';
+import { checkModelDtypes } from './check-model-dtypes.js';
+import { checkTp1Nccl } from '../tp/check-tp.js';
 
 async function main(): Promise<number> {
   const outDir = process.env['OUT'] ?? 'cuda-report';
@@ -17,8 +21,10 @@ async function main(): Promise<number> {
   const log = (l: string): void => { process.stdout.write(`${l}\n`); };
   log(`${info.name} (${info.arch}, ${info.numSms} SMs), driver ${info.driverVersion}, ${new Date().toISOString()}`);
   const rowsOut: Row[] = [];
-  const only = process.env['KILN_CHECKS'] ?? 'fixtures,llama8b';
+  const only = process.env['KILN_CHECKS'] ?? 'fixtures,llama8b,tp,dtypes,quant';
   if (only.includes('fixtures')) rowsOut.push(...await checkFixtures(join(work, 'fixtures'), log));
+  if (only.includes('fixtures') || only.includes('runtime')) rowsOut.push(...await checkRuntime(join(work, 'fixtures'), log));
+  if (only.includes('tp')) rowsOut.push(...await checkTp1Nccl(join(work, 'tp'), log));
   const hf = process.env['KILN_HF8B_DIR'];
   if (hf && only.includes('llama8b')) {
     try {
@@ -27,6 +33,8 @@ async function main(): Promise<number> {
       rowsOut.push({ check: 'llama3-8b-shaped', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) });
     }
   }
+  if (only.includes('dtypes')) rowsOut.push(...await checkModelDtypes(join(work, 'dtypes'), log));
+  if (only.includes('quant')) rowsOut.push(...await checkQuantModels(join(work, 'quant'), hf, log).catch((e: unknown) => [{ check: 'quantized engines', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) }]));
   const md = [`## Whole-model checks: ${info.name} (${info.arch}), ${new Date().toISOString()}`, '',
     '| check | pass | detail |', '| --- | --- | --- |',
     ...rowsOut.map((r) => `| ${r.check} | ${r.pass ? 'yes' : '**no**'} | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`)].join('\n');

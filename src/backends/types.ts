@@ -71,11 +71,48 @@ export interface RowSampling {
    * else shares its batch.
    */
   readonly uniform: number;
+  /**
+   * Logits processing before temperature (the host sampler's order, each optional; absent = off):
+   * the row's distinct token ids with, per id, its count in the generated tokens (0 when it is only
+   * in the prompt). Repetition applies to every listed id with `seen` (prompt or output: HF's
+   * definition), presence/frequency to ids with a count > 0; `suppress` ids get -inf (EOS and stop
+   * ids before min_tokens).
+   */
+  readonly penalties?: RowPenalties;
+  /** Ids that may not be chosen this step (-inf before sampling). */
+  readonly suppress?: readonly number[];
+  /** Return logprobs of the raw logits (log-softmax before penalties/temperature): chosen + this many top ids (0..20). */
+  readonly logprobs?: number;
+}
+
+/** Repetition/presence/frequency penalties of one row (see `RowSampling.penalties`). */
+export interface RowPenalties {
+  readonly repetition: number;
+  readonly presence: number;
+  readonly frequency: number;
+  /** Distinct token ids seen in the prompt or the output. */
+  readonly ids: Int32Array;
+  /** Per id, its occurrences in the generated tokens (0 = prompt only). */
+  readonly outCounts: Int32Array;
+}
+
+/** Logprobs of one sampled row, from the raw logits' log-softmax. */
+export interface RowLogprobs {
+  readonly logprob: number;
+  /** Most likely ids first (ties: lower id), as many as asked. */
+  readonly top: readonly { readonly tokenId: number; readonly logprob: number }[];
 }
 
 /** What `runAndSample` returns: one token id per logits row, in `logits_indices` order. */
 export interface SampledStep {
   readonly tokenIds: Int32Array;
+  /** Per row, present where that row's RowSampling asked for logprobs. */
+  readonly logprobs?: readonly (RowLogprobs | undefined)[];
+}
+
+/** A step enqueued on the device; `done()` resolves once its results are in host memory (call it once). */
+export interface PendingStep<T> {
+  done(): Promise<T>;
 }
 
 /** A loaded engine ready to run. Owns its memory; call `dispose()` when done. */
@@ -85,10 +122,21 @@ export interface ExecutionContext {
   /** True when `runAndSample` is implemented: tokens are chosen where the logits are (optional capability). */
   readonly sampleOnDevice?: boolean;
   /**
+   * True when `runAndSample`/`enqueueAndSample` honour RowSampling.penalties, .suppress and
+   * .logprobs; otherwise the runtime samples rows that need them on the host (logits path).
+   */
+  readonly sampleExtrasOnDevice?: boolean;
+  /**
    * Runs the step and samples one token per logits row in the backend, so only ids come back.
    * `sampling.length` must equal the number of logits rows. Present when `sampleOnDevice` is true.
    */
   runAndSample?(step: StepInputs, sampling: readonly RowSampling[]): SampledStep;
+  /**
+   * `runAndSample` without blocking: enqueues the step and returns at once; the host awaits
+   * `done()` (the event loop keeps running while the device works). At most one step in flight:
+   * await its `done()` before the next enqueue. Optional: contexts without it are run synchronously.
+   */
+  enqueueAndSample?(step: StepInputs, sampling: readonly RowSampling[]): PendingStep<SampledStep>;
   /** Bytes this context holds: weights, KV pool, activation arena. */
   memoryUsage(): { weights: number; kvCache: number; activations: number; /** device bytes in use beyond the three (CUDA) */ other?: number };
   dispose(): void;

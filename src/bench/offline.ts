@@ -3,8 +3,9 @@
  * ignore_eos) and `latency` (one request at a time, prefill and decode timed apart).
  */
 import type { ExecutorStats, GenerateRequest, RequestDelta } from '../runtime/api.js';
+import { engineFormat, kvPoolInfo, type EngineLike } from './engine-info.js';
 import { summarize } from './stats.js';
-import type { BenchResult, MemorySplit } from './types.js';
+import type { BenchResult, EngineFormat, KvPoolInfo, MemorySplit } from './types.js';
 import type { BenchRequest } from './workload.js';
 
 /** What the benchmarks need from an engine (the `LLM` class provides it). */
@@ -12,6 +13,14 @@ export interface BenchEngine {
   submit(request: GenerateRequest): AsyncIterable<RequestDelta>;
   stats(): ExecutorStats;
   memoryUsage(): MemorySplit;
+  /** The loaded engine (config + graph), for the report's formats and weight bytes; optional. */
+  readonly engine?: EngineLike;
+}
+
+/** Memory split, engine formats and KV pool capacity, read once the run is over. */
+function engineFields(engine: BenchEngine): { memory: MemorySplit; format?: EngineFormat; kvPool: KvPoolInfo } {
+  const memory = engine.memoryUsage();
+  return { memory, ...(engine.engine ? { format: engineFormat(engine.engine) } : {}), kvPool: kvPoolInfo(engine.stats().kv, memory) };
 }
 
 /** Timestamps (ms) of one request: submission, then each delta with its token count. */
@@ -90,7 +99,7 @@ export async function benchThroughput(engine: BenchEngine, requests: readonly Be
     meanInputLen: meanLen(requests, (r) => r.promptTokenIds.length), meanOutputLen: meanLen(requests, (r) => r.outputLen),
     concurrency: null, durationS: seconds, outputTokPerS: outTokens / seconds, totalTokPerS: (outTokens + inTokens) / seconds,
     reqPerS: requests.length / seconds, ttftMs: summarize(ttft), itlMs: summarize(itl),
-    memory: engine.memoryUsage(), fragmentation, numPreemptions: engine.stats().numPreemptions - preempt0,
+    ...engineFields(engine), fragmentation, numPreemptions: engine.stats().numPreemptions - preempt0,
   };
 }
 
@@ -109,6 +118,6 @@ export async function benchLatency(engine: BenchEngine, requests: readonly Bench
     concurrency: 1, durationS: seconds, outputTokPerS: outTokens / seconds, totalTokPerS: (outTokens + inTokens) / seconds,
     reqPerS: requests.length / seconds, ttftMs: summarize(ttft), itlMs: itlSummary,
     prefillMs: summarize(ttft).p50, decodeTokPerS: 1000 / itlSummary.mean,
-    memory: engine.memoryUsage(), fragmentation: null, numPreemptions: null,
+    ...engineFields(engine), fragmentation: null, numPreemptions: null,
   };
 }

@@ -3,6 +3,7 @@
  * rendered headless) of throughput and TTFT per scenario or against concurrency.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { describeEngine } from './engine-info.js';
 import type { BenchReport, BenchResult } from './types.js';
 
 const fmt = (x: number | undefined | null, digits = 1): string =>
@@ -23,6 +24,12 @@ export function markdownTable(results: readonly BenchResult[]): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** One line per offline result: formats, declared weight bytes and KV pool capacity. */
+function engineLines(results: readonly BenchResult[]): string[] {
+  const lines = results.flatMap((r) => (r.format ? [`${describeEngine(r.format, r.kvPool)}`] : []));
+  return [...new Set(lines)].flatMap((l) => [l, '']);
+}
+
 export function markdownReport(report: BenchReport): string {
   return [
     `Kiln ${report.kiln}, ${report.date}, ${report.host.device}, Node ${report.host.node} (${report.host.platform}, ${report.host.cpus} CPUs)`,
@@ -31,17 +38,27 @@ export function markdownReport(report: BenchReport): string {
     '',
     markdownTable(report.results),
     '',
+    ...engineLines(report.results),
   ].join('\n');
 }
 
-/** Bars of output tok/s and TTFT p50 per scenario (x = concurrency when the runs have one). */
-export async function svgChart(results: readonly BenchResult[], title: string): Promise<string> {
+/** One panel of a chart: a name and the value it plots per result. */
+export interface ChartMetric {
+  readonly name: string;
+  readonly value: (r: BenchResult) => number | undefined;
+}
+
+export const DEFAULT_METRICS: readonly ChartMetric[] = [
+  { name: 'output tok/s', value: (r) => r.outputTokPerS },
+  { name: 'TTFT p50 (ms)', value: (r) => r.ttftMs.p50 },
+];
+
+/** Bars of each metric (default output tok/s and TTFT p50) per scenario (x = concurrency when the runs have one). */
+export async function svgChart(results: readonly BenchResult[], title: string, metrics: readonly ChartMetric[] = DEFAULT_METRICS): Promise<string> {
   const vega = await import('vega');
   const vl = await import('vega-lite');
-  const values = results.flatMap((r) => [
-    { scenario: r.label, concurrency: r.concurrency, metric: 'output tok/s', value: r.outputTokPerS },
-    { scenario: r.label, concurrency: r.concurrency, metric: 'TTFT p50 (ms)', value: r.ttftMs.p50 },
-  ]).filter((v) => Number.isFinite(v.value));
+  const values = results.flatMap((r) => metrics.map((m) => ({ scenario: r.label, concurrency: r.concurrency, metric: m.name, value: m.value(r) ?? Number.NaN })))
+    .filter((v) => Number.isFinite(v.value));
   // A concurrency sweep reads best as lines against concurrency; anything else as bars per scenario.
   const sweep = results.length > 1 && results.every((r) => r.mode === 'serve' && r.concurrency !== null);
   const y = { field: 'value', type: 'quantitative', title: null } as const;

@@ -29,6 +29,33 @@ export interface BenchResult {
   /** Mean KV fragmentation over the run's steps (null when unknown, e.g. remote servers). */
   readonly fragmentation: number | null;
   readonly numPreemptions: number | null;
+  /** Offline modes: the engine's number formats and declared weight bytes (absent for remote servers). */
+  readonly format?: EngineFormat;
+  /** Offline modes: the KV pool's capacity (absent for remote servers). */
+  readonly kvPool?: KvPoolInfo;
+}
+
+/** Number formats of the measured engine (`kiln build --quant …`, `--kv_cache_dtype …`). */
+export interface EngineFormat {
+  /** Weight format: the quant format (fp8, int8_wo, int4_wo) or the compute dtype when unquantized. */
+  readonly weights: string;
+  readonly activations: string;
+  /** KV cache element type: fp8e4m3 or the compute dtype. */
+  readonly kvCache: string;
+  /** Scales, group size, AWQ, what stayed unquantized (for people). */
+  readonly detail: string;
+  readonly dummyWeights: boolean;
+  /** Declared weight bytes per component (embeddings, attention, mlp, lm_head, other). */
+  readonly weightBytesByComponent: Readonly<Record<string, number>>;
+}
+
+export interface KvPoolInfo {
+  readonly numBlocks: number;
+  readonly tokensPerBlock: number;
+  /** Tokens the pool holds: numBlocks × tokensPerBlock. */
+  readonly capacityTokens: number;
+  /** The backend's KV pool bytes ÷ capacityTokens (null when the backend reports no pool bytes). */
+  readonly bytesPerToken: number | null;
 }
 
 export interface BenchReport {

@@ -12,7 +12,8 @@ import { BackendError } from '../errors/index.js';
 import { planQuantizedBuild } from '../quant/build-hook.js';
 import type { QuantOptions } from '../quant/types.js';
 import { Builder } from './builder.js';
-import { placeholderWeightStore, readModelConfigOnly, type LoadFormat } from './dummy-build.js';
+import { resolveEngineDtype, withEngineDtype, type BuildDtypeFlag } from './dtype.js';
+import { dummyQuantization, placeholderWeightStore, readModelConfigOnly, type LoadFormat } from './dummy-build.js';
 import { tryGetTargetBuilder } from './targets.js';
 
 export { TOKENIZER_FILES };
@@ -31,6 +32,8 @@ export interface BuildFromCheckpointOptions {
   readonly dummySeed?: number;
   /** --target cuda: the cuBLASLt timing-cache file (default ~/.cache/kiln/cublaslt-timing.json). */
   readonly timingCache?: string;
+  /** `--dtype`: auto (the checkpoint's; float32 → bfloat16 for cuda), bfloat16 or float16; float weights are rounded to it. */
+  readonly dtype?: BuildDtypeFlag;
 }
 
 export interface BuildResult {
@@ -56,17 +59,20 @@ export async function buildFromCheckpoint(options: BuildFromCheckpointOptions): 
   }
   const checkpoint = readKilnCheckpoint(options.checkpointDir);
   try {
+    const dtype = resolveEngineDtype(options.dtype ?? 'auto', checkpoint.model.dtype, options.target);
+    const { model, weights } = withEngineDtype(checkpoint.model, checkpoint.weights, dtype);
+    if (dtype !== checkpoint.model.dtype) log(`dtype: ${checkpoint.model.dtype} checkpoint → ${dtype} engine (float weights rounded to ${dtype})`);
     const builder = new Builder();
     const network = builder.createNetwork();
-    defineModel(network, checkpoint.model);
+    defineModel(network, model);
     const quant = planQuantizedBuild({
-      checkpointDir: options.checkpointDir, model: checkpoint.model, graph: network.toGraph(), weights: checkpoint.weights, options: options.quant, log,
+      checkpointDir: options.checkpointDir, model, graph: network.toGraph(), weights, options: options.quant, log,
     });
     const engine = builder.buildEngine(network, {
       target: options.target,
-      ...(options.settings ? { settings: options.settings } : {}),
-      weights: quant?.weights ?? checkpoint.weights,
-      model: checkpoint.model,
+      settings: { ...options.settings, dtype },
+      weights: quant?.weights ?? weights,
+      model,
       onLog: log,
       ...(quant ? { passes: quant.passes, quant: quant.summary } : {}),
     });
@@ -85,16 +91,19 @@ export async function buildFromCheckpoint(options: BuildFromCheckpointOptions): 
 
 /** `--load_format dummy`: the model from config.json, no weight bytes; the engine records its seed. */
 function buildDummy(options: BuildFromCheckpointOptions, log: (line: string) => void): BuildResult {
-  const model = readModelConfigOnly(options.checkpointDir);
+  const raw = readModelConfigOnly(options.checkpointDir);
+  const model = { ...raw, dtype: resolveEngineDtype(options.dtype ?? 'auto', raw.dtype, options.target) };
   const builder = new Builder();
   const network = builder.createNetwork();
   defineModel(network, model);
+  const quant = dummyQuantization(network.toGraph(), options.quant);
   const built = builder.buildEngine(network, {
     target: options.target,
-    ...(options.settings ? { settings: options.settings } : {}),
+    settings: { ...options.settings, dtype: model.dtype },
     weights: placeholderWeightStore(network.toGraph()),
     model,
     onLog: log,
+    ...(quant ? { passes: quant.passes, quant: quant.summary } : {}),
   });
   const engine = { ...built, config: { ...built.config, dummyWeights: { seed: options.dummySeed ?? 0 } } };
   const files = TOKENIZER_FILES

@@ -7,8 +7,9 @@
 import type { ExecutionContext, KvCacheSpec } from '../backends/types.js';
 import { getBackend } from '../backends/registry.js';
 import { loadEngine, type LoadedEngine } from '../engine/reader.js';
-import { BackendError, ConfigError } from '../errors/index.js';
+import { ConfigError } from '../errors/index.js';
 import { createTensorParallelContext } from '../tp/context.js';
+import { createGpuTensorParallelContext, mpiFromEnv, resolveTpLaunch } from '../tp/gpu-launch.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult, SamplingParams } from './api.js';
@@ -111,8 +112,11 @@ export class LLM {
   private async createContext(backendName: 'cpu' | 'cuda', spec: KvCacheSpec): Promise<ExecutionContext> {
     const tpSize = this.engine.config.tpSize;
     if (tpSize <= 1) return (await getBackend(backendName)).createContext(this.engine, { kvCache: spec });
-    if (backendName !== 'cpu') {
-      throw new BackendError(`${this.engine.dir} is a tensor-parallel engine (tp_size ${tpSize}); only the CPU backend runs those for now (the CUDA/NCCL path is not built yet): use --backend cpu`);
+    if (backendName === 'cuda') {
+      // One process per GPU over NCCL: rank 0 here, the others forked (or started by mpirun).
+      const { countCudaDevices } = await import('../backends/cuda/collective.js');
+      const launch = resolveTpLaunch({ engineTpSize: tpSize, numLocalDevices: countCudaDevices(), ...mpiFromEnv(process.env) });
+      return createGpuTensorParallelContext(this.engine.dir, spec, launch);
     }
     return createTensorParallelContext(this.engine.dir, spec, tpSize);
   }

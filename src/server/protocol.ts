@@ -31,4 +31,6 @@ export type FromWorker =
   | { readonly type: 'end'; readonly id: string }
   | { readonly type: 'error'; readonly id: string; readonly error: WireError }
   | { readonly type: 'stats'; readonly seq: number; readonly stats: ExecutorStats | null; readonly error?: WireError }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed' }
+  /** The engine cannot go on (e.g. a tensor-parallel rank died): the server fails everything and answers /health 503. */
+  | { readonly type: 'fatal'; readonly message: string };

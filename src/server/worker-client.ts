@@ -75,6 +75,7 @@ export class WorkerEngineClient implements EngineClient {
       case 'error': this.finish(m.id)?.fail(fromWireError(m.error)); break;
       case 'stats': this.onStats(m); break;
       case 'closed': void this.worker.terminate(); break;
+      case 'fatal': this.die(`The engine is down: ${m.message}.`); break;
     }
   }
 

@@ -7,6 +7,7 @@ import type { EngineCore } from './engine-client.js';
 import { toWireError } from './errors.js';
 import type { LoadedEngineCore } from './load-engine.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { onTensorParallelFailure } from '../tp/gpu-group.js';
 
 function post(message: FromWorker): void {
   parentPort?.postMessage(message);
@@ -54,6 +55,7 @@ export async function serveWorker(load: () => Promise<LoadedEngineCore>): Promis
     post({ type: 'load_error', error: toWireError(err) });
     return;
   }
+  onTensorParallelFailure((message) => post({ type: 'fatal', message }));
   port.on('message', (message: ToWorker) => onMessage(loaded, message));
   post({ type: 'ready', modelInfo: loaded.modelInfo });
 }

@@ -7,11 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildFromCheckpoint, TOKENIZER_FILES, type BuildFromCheckpointOptions, type BuildResult } from '../builder/build-command.js';
 import { Builder } from '../builder/builder.js';
+import { placeholderWeightStore, readModelConfigOnly } from '../builder/dummy-build.js';
 import { readKilnCheckpoint } from '../checkpoint/index.js';
 import type { Engine, EngineConfig } from '../engine/types.js';
 import { saveRankEngines } from '../engine/writer.js';
 import { BackendError, ConfigError } from '../errors/index.js';
-import { createTpPlan, rankSlices, type TpPlan, type VocabParallelMode } from './plan.js';
+import { createTpPlan, rankModelConfig, rankSlices, type TpPlan, type VocabParallelMode } from './plan.js';
 import { defineRankGraph } from './shard-graph.js';
 import { createShardedWeightStore, shardRules } from './shard-weights.js';
 
@@ -25,33 +26,53 @@ export interface TensorParallelBuildOptions extends BuildFromCheckpointOptions {
 /** The shard layout recorded in config.json of a tp > 1 engine (rank files record their rank). */
 export type TpShardConfig = TpPlan;
 
+/**
+ * The CUDA backend has no masked (vocab_embedding) kernel yet, so CUDA rank engines keep the
+ * vocabulary whole on every rank ('auto' → 'replicate'); asking for 'split' there is an error.
+ */
+export function vocabModeFor(target: string, mode: VocabParallelMode): VocabParallelMode {
+  if (target !== 'cuda') return mode;
+  if (mode === 'split') throw new ConfigError('--target cuda cannot split the embedding by vocabulary yet (no masked-embedding kernel); build with the default vocabulary mode (replicated) or --target cpu');
+  return 'replicate';
+}
+
 /** Builds `checkpointDir` into `outputDir` sharded over `tpSize` ranks. */
 export async function buildTensorParallelFromCheckpoint(options: TensorParallelBuildOptions): Promise<BuildResult> {
   const tpSize = options.tpSize ?? 1;
   if (tpSize === 1) return buildFromCheckpoint(options);
-  if (options.target !== 'cpu') {
-    throw new BackendError(`--tp_size ${tpSize} with --target ${options.target}: sharded engines run on the CPU backend only for now (the NCCL path of the CUDA backend needs a multi-GPU machine); build with --target cpu`);
+  if (options.target !== 'cpu' && options.target !== 'cuda') {
+    throw new BackendError(`--tp_size ${tpSize} with --target ${options.target}: sharded engines build for --target cpu or cuda`);
   }
   if (options.quant && Object.keys(options.quant).length > 0) {
     throw new ConfigError(`--tp_size ${tpSize} cannot be combined with quantization flags yet; build the sharded engine unquantized, or quantize with --tp_size 1`);
   }
   const log = options.onLog ?? (() => undefined);
-  const checkpoint = readKilnCheckpoint(options.checkpointDir);
+  if (options.target === 'cuda') {
+    const { registerCudaTarget } = await import('../backends/cuda/register-target.js');
+    registerCudaTarget(options.timingCache ? { timingCachePath: options.timingCache } : {});
+  }
+  const dummy = options.loadFormat === 'dummy';
+  const checkpoint = dummy ? { model: readModelConfigOnly(options.checkpointDir), weights: undefined } : readKilnCheckpoint(options.checkpointDir);
   try {
     const model = checkpoint.model;
-    const plan = createTpPlan(model, tpSize, options.vocabParallel);
+    const plan = createTpPlan(model, tpSize, vocabModeFor(options.target, options.vocabParallel ?? 'auto'));
     log(`tp ${tpSize}: ${plan.numHeadsPerRank} q heads, ${plan.numKvHeadsPerRank} kv head(s)${plan.kvReplicated ? ' (replicated)' : ''}, ${plan.intermediatePerRank} mlp channels per rank; vocabulary ${plan.vocabParallel ? `split (${plan.vocabPerRank} rows per rank)` : 'replicated'}`);
     const engines: Engine[] = [];
     for (let rank = 0; rank < tpSize; rank++) {
       const slices = rankSlices(model, plan, rank);
-      const engine = new Builder().buildEngine(defineRankGraph(model, plan, slices), {
+      const graph = defineRankGraph(model, plan, slices);
+      const engine = new Builder().buildEngine(graph, {
         target: options.target,
         ...(options.settings ? { settings: options.settings } : {}),
-        weights: createShardedWeightStore(checkpoint.weights, shardRules(model, plan, slices)),
-        model,
+        weights: checkpoint.weights ? createShardedWeightStore(checkpoint.weights, shardRules(model, plan, slices)) : placeholderWeightStore(graph),
+        // The CUDA target builder compiles kernels and tunes GEMMs for config.model: the shard's shapes.
+        model: options.target === 'cuda' ? rankModelConfig(model, plan) : model,
         onLog: rank === 0 ? (line) => log(`rank 0: ${line}`) : undefined,
       });
-      const config: EngineConfig & { tp: TpShardConfig } = { ...engine.config, tpSize, tp: plan };
+      // Dummy weights are seeded per rank: a shard of random weights, not a slice of tp=1's (timing only).
+      const config: EngineConfig & { tp: TpShardConfig } = {
+        ...engine.config, model, tpSize, tp: plan, ...(dummy ? { dummyWeights: { seed: (options.dummySeed ?? 0) + rank } } : {}),
+      };
       engines.push({ ...engine, config });
     }
     const files = TOKENIZER_FILES
@@ -62,6 +83,6 @@ export async function buildTensorParallelFromCheckpoint(options: TensorParallelB
     log(`wrote ${engineDir}: ${tpSize} rank engines, ${engines[0]!.graph.nodes.length} nodes each`);
     return { engineDir, config: engines[0]!.config };
   } finally {
-    checkpoint.weights.dispose();
+    checkpoint.weights?.dispose();
   }
 }

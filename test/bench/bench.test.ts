@@ -11,6 +11,10 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { kiln, kilnAsync } from '../cli/helpers.js';
 import { buildTinyEngine, type TinyEngine } from '../server/tiny-engine.js';
 
+/** K and V of one token in every layer of the tiny model, float32 on the CPU: 2 × 4 layers × 2 heads × 32 × 4 B. */
+const KV_TOKEN_BYTES = 2 * 4 * 2 * 32 * 4;
+const KV_BLOCK_BYTES = 32 * KV_TOKEN_BYTES;
+
 describe('kiln bench', () => {
   let tiny: TinyEngine;
   let server: RunningServer;
@@ -29,7 +33,7 @@ describe('kiln bench', () => {
   it('throughput: all requests at once, exact token counts, memory split and fragmentation', () => {
     const json = join(tiny.engineDir, '..', 'tp.json');
     const svg = join(tiny.engineDir, '..', 'tp.svg');
-    const res = kiln(['bench', 'throughput', '--engine_dir', tiny.engineDir, '--num_requests', '12', '--input_len', '20', '--output_len', '10', '--input_std', '5', '--output_json', json, '--output_svg', svg]);
+    const res = kiln(['bench', 'throughput', '--engine_dir', tiny.engineDir, '--num_requests', '12', '--input_len', '20', '--output_len', '10', '--input_std', '5', '--kv_cache_bytes', String(30 * KV_BLOCK_BYTES), '--output_json', json, '--output_svg', svg]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('| throughput 20/10 | throughput | 12 |');
     const r = readReport(json).results[0]!;
@@ -43,6 +47,12 @@ describe('kiln bench', () => {
     expect(r.fragmentation).toBeGreaterThanOrEqual(0);
     expect(r.fragmentation).toBeLessThan(1);
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*output tok\/s[\s\S]*<\/svg>$/);
+    // The engine's formats, declared weight bytes and KV pool capacity (tiny model: 4 layers, 2 KV heads × 32, float32).
+    expect(r.format).toMatchObject({ weights: 'float32', activations: 'float32', kvCache: 'float32', dummyWeights: false });
+    expect(r.format!.weightBytesByComponent['mlp']).toBe(4 * 3 * 128 * 256 * 4);
+    expect(r.kvPool).toEqual({ numBlocks: 30, tokensPerBlock: 32, capacityTokens: 960, bytesPerToken: KV_TOKEN_BYTES });
+    expect(res.stdout).toContain('Engine: weights float32, activations float32, KV cache float32; declared weight bytes');
+    expect(res.stdout).toContain('KV pool 30 blocks × 32 = 960 tokens (2048 B per token)');
   });
 
   it('latency: one request at a time, prefill and decode timed apart', () => {

@@ -105,8 +105,10 @@ describe('build errors and the CLI', () => {
     const out = join(fx.root, 'bad');
     await expect(buildTensorParallelFromCheckpoint({ checkpointDir: fx.checkpointDir, outputDir: out, target: 'cpu', tpSize: 3 }))
       .rejects.toThrow(new ConfigError("--tp_size 3 does not divide the model's 4 attention heads; use a tp size that divides 4"));
-    await expect(buildTensorParallelFromCheckpoint({ checkpointDir: fx.checkpointDir, outputDir: out, target: 'cuda', tpSize: 2 }))
-      .rejects.toThrow(BackendError);
+    await expect(buildTensorParallelFromCheckpoint({ checkpointDir: fx.checkpointDir, outputDir: out, target: 'tpu' as 'cpu', tpSize: 2 }))
+      .rejects.toThrow(new BackendError('--tp_size 2 with --target tpu: sharded engines build for --target cpu or cuda'));
+    await expect(buildTensorParallelFromCheckpoint({ checkpointDir: fx.checkpointDir, outputDir: out, target: 'cuda', tpSize: 2, vocabParallel: 'split' }))
+      .rejects.toThrow(/--target cuda cannot split the embedding by vocabulary yet/);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -23,7 +23,7 @@ export interface CpuWeights {
 
 function decode(def: TensorDef, store: WeightStore, dummySeed?: number): Buf {
   const name = def.name!;
-  if (dummySeed !== undefined) return { data: dummyValues(dummySeed, name, numel(def.shape as number[])), shape: def.shape as number[] };
+  if (dummySeed !== undefined) return { data: dummyValues(dummySeed, name, numel(def.shape as number[]), def), shape: def.shape as number[] };
   if (!store.has(name)) throw new EngineLoadError(`weight '${name}' is missing from the engine's weights; rebuild the engine`);
   const t = store.get(name);
   const shape = def.shape as number[];

@@ -33,6 +33,14 @@ export class DeviceBuffer {
     checkCu(this.cu.cuMemcpyDtoHAsync_v2(hostAddr(dst), this.ptr + byteOffset, dst.byteLength, stream?.handle ?? null), 'cuMemcpyDtoHAsync_v2');
     checkCu(stream ? this.cu.cuStreamSynchronize(stream.handle) : this.cu.cuCtxSynchronize(), 'cuStreamSynchronize');
   }
+  /**
+   * Enqueues the copy into `dst` and returns at once: `dst` must be page-locked (allocPinnedHost)
+   * and is valid only after an event recorded behind the copy completes.
+   */
+  downloadAsync(dst: HostArray, stream: Stream, byteOffset = 0): void {
+    if (dst.byteLength === 0) return;
+    checkCu(this.cu.cuMemcpyDtoHAsync_v2(hostAddr(dst), this.ptr + byteOffset, dst.byteLength, stream.handle), 'cuMemcpyDtoHAsync_v2');
+  }
   /** Sets every byte to `value` (0xff poisons: NaN in f32/bf16, -1 in int32). */
   fill(value: number, stream: Stream | null = null): void {
     checkCu(this.cu.cuMemsetD8Async(this.ptr, value & 0xff, this.bytes, stream?.handle ?? null), 'cuMemsetD8Async');
@@ -107,6 +115,13 @@ export class Event {
   }
   synchronize(): void {
     checkCu(this.cu.cuEventSynchronize(this.handle), 'cuEventSynchronize');
+  }
+  /** True once the work before the record is complete; never blocks. */
+  query(): boolean {
+    const status = Number(this.cu.cuEventQuery(this.handle));
+    if (status === CU.ERROR_NOT_READY) return false;
+    checkCu(status, 'cuEventQuery');
+    return true;
   }
   /** Milliseconds from `start` to this event (both recorded and complete). */
   elapsedSince(start: Event): number {
@@ -246,9 +261,10 @@ export class CudaDevice {
     checkCu(this.cu.cuStreamCreate(s, CU.STREAM_NON_BLOCKING), 'cuStreamCreate');
     return new Stream(this.cu, s[0] ?? null);
   }
-  createEvent(): Event {
+  /** `timing: false` makes a lighter event for completion queries only. */
+  createEvent(timing = true): Event {
     const e: Handle[] = [null];
-    checkCu(this.cu.cuEventCreate(e, CU.EVENT_DEFAULT), 'cuEventCreate');
+    checkCu(this.cu.cuEventCreate(e, timing ? CU.EVENT_DEFAULT : CU.EVENT_DISABLE_TIMING), 'cuEventCreate');
     return new Event(this.cu, e[0] ?? null);
   }
   loadModule(cubin: Uint8Array): Module {
@@ -258,6 +274,19 @@ export class CudaDevice {
   }
   synchronize(): void {
     checkCu(this.cu.cuCtxSynchronize(), 'cuCtxSynchronize');
+  }
+  /**
+   * `bytes` of page-locked host memory, page-aligned inside a private ArrayBuffer (so its pinned
+   * pages are shared with no other allocation); `dispose()` unlocks it.
+   */
+  allocPinnedHost(bytes: number): { readonly bytes: Uint8Array; dispose(): void } {
+    const page = 4096;
+    const len = Math.ceil(Math.max(bytes, 1) / page) * page;
+    const raw = new Uint8Array(len + 2 * page);
+    const offset = (page - (hostAddr(raw) % page)) % page;
+    const view = raw.subarray(offset, offset + len);
+    const pin = this.pinHost(view);
+    return { bytes: view, dispose: () => pin.dispose() };
   }
   /**
    * Page-locks `array` (e.g. a large, long-lived staging array, whose memory V8 never moves) so

@@ -10,6 +10,7 @@ import { BackendError } from '../../errors/index.js';
 import { activationAttr } from '../../graph/ops/index.js';
 import type { Attrs, GraphDef, NodeDef, TensorDef } from '../../graph/types.js';
 import type { GemmEpilogue } from './gemm.js';
+import { fp8GemmUnsupported } from './gemm-fp8.js';
 
 /** A bf16 (or f32) activation: rows of `cols` elements at `col` inside a slot whose rows are `stride` wide. */
 export interface ActRef {
@@ -34,7 +35,36 @@ export type PlanOp =
     readonly n: number; readonly k: number; readonly epilogue: GemmEpilogue; readonly rowsDim: string }
   | { readonly op: 'silu_mul'; readonly x: ActRef; readonly out: ActRef; readonly rowsDim: string }
   | { readonly op: 'attention'; readonly q: RopeRef; readonly k: RopeRef; readonly v: ActRef; readonly out: ActRef;
-    readonly layer: number; readonly scale: number };
+    readonly layer: number; readonly scale: number;
+    /** fp8 KV cache engines (quantize pass attrs kvCacheDtype 'fp8e4m3', kScale, vScale): the layer's scales; null otherwise. */
+    readonly kvScales?: { readonly k: number; readonly v: number } | null }
+  /** Tensor parallelism (tp/): sum over ranks in place (NCCL, the step's stream); `out` is `x`. */
+  | { readonly op: 'all_reduce'; readonly x: ActRef; readonly out: ActRef; readonly tpSize: number; readonly rowsDim: string }
+  /** Ranks' [rows, x.cols] concatenated along columns into out [rows, x.cols·tpSize], through `staging` [tpSize, rows, x.cols]. */
+  | { readonly op: 'all_gather'; readonly x: ActRef; readonly staging: ActRef; readonly out: ActRef; readonly tpSize: number; readonly rowsDim: string }
+  | Fp8GemmOp | WoGemmOp
+  /** Unfused elementwise ops of quantized graphs (unmerged gate/up, separate biases): out = silu(x); out = x + y or x · y (y a weight [cols]: broadcast over rows). */
+  | { readonly op: 'silu'; readonly x: ActRef; readonly out: ActRef; readonly rowsDim: string }
+  | { readonly op: 'binary'; readonly x: ActRef; readonly y: ActRef | WeightRef; readonly mul: boolean; readonly out: ActRef; readonly rowsDim: string };
+
+/** fp8_matmul: quantize x to e4m3 (static input_scale or dynamic per-token), FP8 cuBLASLt GEMM, rescale unless both scales fuse. */
+export interface Fp8GemmOp {
+  readonly op: 'fp8_gemm'; readonly x: ActRef; readonly weight: string; readonly weightScale: string;
+  /** Static activation scale (float32 [1]); null: dynamic per-token scales. */
+  readonly inputScale: string | null;
+  /** weight_scale is [N] (per output channel) rather than [1]. */
+  readonly perChannel: boolean;
+  readonly out: ActRef; readonly n: number; readonly k: number; readonly rowsDim: string;
+}
+/** wo_matmul: GEMV with in-register dequantization for few rows (when `gemv`), else dequantize to a scratch weight and GEMM. */
+export interface WoGemmOp {
+  readonly op: 'wo_gemm'; readonly x: ActRef; readonly weight: string; readonly scales: string;
+  readonly zeros: string | null; readonly preScale: string | null; readonly bits: 4 | 8; readonly groupSize: number;
+  readonly out: ActRef; readonly n: number; readonly k: number;
+  /** The GEMV kernel applies: K and groupSize are multiples of its 16-byte chunk (32 int4 / 16 int8 columns). */
+  readonly gemv: boolean;
+  readonly rowsDim: string;
+}
 
 export interface ExecPlan {
   readonly ops: readonly PlanOp[];
@@ -70,7 +100,7 @@ function float32Tensors(graph: GraphDef): Set<number> {
     while (id !== undefined && !out.has(id)) {
       out.add(id);
       const p = producer.get(id);
-      id = p && (p.op === 'cast' || p.op === 'reshape') ? p.inputs[0] : undefined;
+      id = p && (p.op === 'cast' || p.op === 'reshape' || p.op === 'all_gather') ? p.inputs[0] : undefined;
     }
   }
   return out;
@@ -119,7 +149,7 @@ export function planExecution(graph: GraphDef, maxRows: MaxRows): ExecPlan {
     return { kind: 'act', slot, col: 0, stride: cols, cols, f32: isF32 };
   };
   graph.nodes.forEach((node, i) => {
-    if (node.op === 'add_rmsnorm' && lastUse[node.inputs[0]!] !== i) fail(node, 'its residual input is read again later, so it cannot be updated in place');
+    if ((node.op === 'add_rmsnorm' || node.op === 'all_reduce') && lastUse[node.inputs[0]!] !== i) fail(node, 'its input is read again later, so it cannot be updated in place');
     const outs = lowerNode(graph, node, (id) => refs.get(id) ?? fail(node, `input tensor ${id} has no value`), newAct, ops);
     node.outputs.forEach((id, k) => {
       const r = outs[k]!;
@@ -144,6 +174,42 @@ export function planExecution(graph: GraphDef, maxRows: MaxRows): ExecPlan {
 }
 
 type Get = (id: number) => Ref;
+
+/** An fp8 KV cache attention's per-layer scales (positive numbers), else null. */
+function kvScalesAttr(node: NodeDef): { k: number; v: number } | null {
+  if (node.attrs['kvCacheDtype'] !== 'fp8e4m3') return null;
+  const k = node.attrs['kScale'], v = node.attrs['vScale'];
+  if (typeof k !== 'number' || typeof v !== 'number' || !(k > 0) || !(v > 0)) return fail(node, 'an fp8 KV cache attention needs positive kScale and vScale attrs');
+  return { k, v };
+}
+
+function lowerFp8(graph: GraphDef, node: NodeDef, inp: readonly Ref[], out: ActRef, rowsDim: string): Fp8GemmOp {
+  const w = graph.tensors[node.inputs[1]!]!;
+  const n = Number(w.shape[0]), k = Number(w.shape[1]);
+  const why = fp8GemmUnsupported(n, k, out.f32 ? 'float32' : 'bfloat16');
+  if (why) fail(node, why);
+  const isStatic = node.attrs['activationScale'] === 'static';
+  return {
+    op: 'fp8_gemm', x: act(node, inp[0]!, 'x'), weight: weightName(node, inp[1]!), weightScale: weightName(node, inp[2]!),
+    inputScale: isStatic ? weightName(node, inp[3]!) : null, perChannel: Number(graph.tensors[node.inputs[2]!]!.shape[0]) !== 1, out, n, k, rowsDim,
+  };
+}
+
+function lowerWo(graph: GraphDef, node: NodeDef, inp: readonly Ref[], out: ActRef, rowsDim: string): WoGemmOp {
+  const bits = Number(node.attrs['bits']);
+  const groupSize = Number(node.attrs['groupSize']);
+  const k = Number(node.attrs['inFeatures']);
+  const n = Number(graph.tensors[node.inputs[1]!]!.shape[0]);
+  if (bits !== 4 && bits !== 8) return fail(node, `${bits}-bit weights are not supported (4 or 8)`);
+  if (k % 8 !== 0) fail(node, `K = ${k} is not a multiple of 8 (the dequantized bf16 GEMM needs 16-byte rows)`);
+  const hasZeros = node.attrs['hasZeros'] === true, hasPre = node.attrs['hasPreScale'] === true;
+  const chunk = bits === 4 ? 32 : 16;
+  return {
+    op: 'wo_gemm', x: act(node, inp[0]!, 'x'), weight: weightName(node, inp[1]!), scales: weightName(node, inp[2]!),
+    zeros: hasZeros ? weightName(node, inp[3]!) : null, preScale: hasPre ? weightName(node, inp[hasZeros ? 4 : 3]!) : null,
+    bits, groupSize, out, n, k, gemv: k % chunk === 0 && groupSize % chunk === 0, rowsDim,
+  };
+}
 
 function act(node: NodeDef, r: Ref, what: string, contiguous = true): ActRef {
   if (r.kind !== 'act') return fail(node, `${what} must be an activation, got a ${r.kind}`);
@@ -213,7 +279,37 @@ function lowerNode(graph: GraphDef, node: NodeDef, get: Get, newAct: (t: TensorD
       const out = newAct(outT(0));
       const headDim = Number(node.attrs['headDim']);
       const scale = typeof node.attrs['scale'] === 'number' ? node.attrs['scale'] : 1 / Math.sqrt(headDim);
-      ops.push({ op: 'attention', q, k, v: act(node, v!, 'v', false), out, layer: Number(node.attrs['layer']), scale });
+      ops.push({ op: 'attention', q, k, v: act(node, v!, 'v', false), out, layer: Number(node.attrs['layer']), scale, kvScales: kvScalesAttr(node) });
+      return [out];
+    }
+    case 'silu': {
+      const out = newAct(outT(0));
+      ops.push({ op: 'silu', x: act(node, inp[0]!, 'x', false), out, rowsDim });
+      return [out];
+    }
+    case 'add': case 'mul': {
+      const [xi, yi] = inp[0]!.kind === 'act' ? [0, 1] : [1, 0];
+      const x = act(node, inp[xi]!, 'x', false), y = inp[yi]!, yShape = graph.tensors[node.inputs[yi]!]!.shape;
+      const ok = y.kind === 'weight' ? yShape.length === 1 && Number(yShape[0]) === x.cols : act(node, y, 'y', false).cols === x.cols;
+      if (!ok || x.f32) fail(node, 'only same-shape bf16 activations, or one and a [cols] weight broadcast over rows, are supported');
+      const out = newAct(outT(0));
+      ops.push({ op: 'binary', x, y: y as ActRef | WeightRef, mul: node.op === 'mul', out, rowsDim });
+      return [out];
+    }
+    case 'fp8_matmul': case 'wo_matmul': {
+      const out = newAct(outT(0));
+      ops.push(node.op === 'fp8_matmul' ? lowerFp8(graph, node, inp, out, rowsDim) : lowerWo(graph, node, inp, out, rowsDim));
+      return [out];
+    }
+    case 'all_reduce': {
+      const x = act(node, inp[0]!, 'x');
+      ops.push({ op: 'all_reduce', x, out: x, tpSize: Number(node.attrs['tpSize']), rowsDim });
+      return [x]; // NCCL reduces in place
+    }
+    case 'all_gather': {
+      const out = newAct(outT(0));
+      const staging = newAct(outT(0)); // freed with the node: the slot allocator reuses it after
+      ops.push({ op: 'all_gather', x: act(node, inp[0]!, 'x'), staging, out, tpSize: Number(node.attrs['tpSize']), rowsDim });
       return [out];
     }
     default:

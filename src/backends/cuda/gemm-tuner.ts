@@ -47,8 +47,8 @@ export class TimingCache {
     }
   }
   static key(gpu: string, ltVersion: number, plan: GemmPlan): string {
-    const { m, n, k, epilogue, outF32 } = plan.shape;
-    return `${gpu}|cublasLt ${ltVersion}|m${m} n${n} k${k}|bf16${outF32 ? '→f32' : ''}|${epilogue}`;
+    const { m, n, k, epilogue, outF32, dtype } = plan.shape;
+    return `${gpu}|cublasLt ${ltVersion}|m${m} n${n} k${k}|${dtype === 'float16' ? 'f16' : 'bf16'}${outF32 ? '→f32' : ''}|${epilogue}`;
   }
   get(key: string): CacheEntry | undefined {
     return this.entries.get(key);

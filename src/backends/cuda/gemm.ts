@@ -1,11 +1,19 @@
 /**
- * BF16 GEMMs through cuBLASLt: D[M, N] = A[M, K] · B[N, K]ᵀ (+ bias[N]) (→ GELU/ReLU), FP32
- * accumulate. A is the row-major activation, B the HF Linear weight [out, in] ("TN"). In cuBLAS's
+ * BF16/FP16 GEMMs through cuBLASLt: D[M, N] = A[M, K] · B[N, K]ᵀ (+ bias[N]) (→ GELU/ReLU), FP32
+ * accumulate; A, B, bias and D in the plan's dtype (D optionally float32, e.g. the logits). A is the row-major activation, B the HF Linear weight [out, in] ("TN"). In cuBLAS's
  * column-major view this is Dᵀ = op_T(B) · Aᵀ, so the weight is cuBLAS's A with transa = T.
  */
 import { checkLt, loadCublasLt, type CublasLtApi } from './bindings/native.js';
 import { LT } from './bindings/prototypes.js';
 import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
+
+/** The 16-bit type of A, B, bias (and D unless outF32). */
+export type GemmDtype = 'bfloat16' | 'float16';
+
+/** cudaDataType of a GEMM dtype (CUDA_R_16BF = 14, CUDA_R_16F = 2). */
+export function cudaDataType(dtype: GemmDtype): number {
+  return dtype === 'float16' ? LT.CUDA_R_16F : LT.CUDA_R_16BF;
+}
 
 export type GemmEpilogue = 'none' | 'bias' | 'relu' | 'relu_bias' | 'gelu' | 'gelu_bias';
 
@@ -19,8 +27,10 @@ export interface GemmShape {
   readonly n: number;
   readonly k: number;
   readonly epilogue: GemmEpilogue;
-  /** D in float32 instead of bf16 (e.g. the LM head writing float32 logits). */
+  /** D in float32 instead of the 16-bit dtype (e.g. the LM head writing float32 logits). */
   readonly outF32?: boolean;
+  /** A/B/bias/D dtype (default bfloat16). */
+  readonly dtype?: GemmDtype;
 }
 
 /** A device buffer or a raw device address inside one (e.g. an arena slot). */
@@ -78,7 +88,8 @@ export class GemmPlan {
     this.setDesc(LT.DESC_TRANSB, i32(LT.OP_N));
     this.setDesc(LT.DESC_EPILOGUE, i32(EPILOGUES[shape.epilogue]));
     const { m, n, k } = shape;
-    const types = [LT.CUDA_R_16BF, LT.CUDA_R_16BF, shape.outF32 ? LT.CUDA_R_32F : LT.CUDA_R_16BF];
+    const dt = cudaDataType(shape.dtype ?? 'bfloat16');
+    const types = [dt, dt, shape.outF32 ? LT.CUDA_R_32F : dt];
     this.layouts = [[k, n, k], [k, m, k], [n, m, n]].map(([rows, cols, ld], i) => {
       const l: unknown[] = [null];
       checkLt(lt.cublasLtMatrixLayoutCreate(l, types[i], rows, cols, ld), 'cublasLtMatrixLayoutCreate');
@@ -114,7 +125,7 @@ export class GemmPlan {
       checkLt(lt.cublasLtMatmulPreferenceDestroy(pref[0]), 'cublasLtMatmulPreferenceDestroy');
     }
   }
-  /** Enqueues D = A·Bᵀ (+bias, act). `a` [M,K], `b` [N,K], `d` [M,N] bf16; `bias` [N] bf16 for *_bias. */
+  /** Enqueues D = A·Bᵀ (+bias, act). `a` [M,K], `b` [N,K], `d` [M,N] in the plan's dtype; `bias` [N] for *_bias. */
   run(stream: Stream | null, algo: GemmAlgo, a: GemmOperand, b: GemmOperand, d: GemmOperand, bias?: GemmOperand): void {
     if (this.shape.epilogue.endsWith('bias')) {
       if (bias === undefined) throw new Error(`GEMM epilogue ${this.shape.epilogue} needs a bias buffer`);

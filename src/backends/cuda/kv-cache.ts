@@ -1,23 +1,27 @@
 /**
  * The paged KV cache on the GPU: one K and one V pool per layer, each
- * [numBlocks, tokensPerBlock, numKvHeads, headDim] bf16 (the CPU backend's layout), which
- * rope_write_kv fills and the attention kernels read through block tables.
+ * [numBlocks, tokensPerBlock, numKvHeads, headDim] of the spec's dtype (bf16 or fp16: 2 bytes, fp8
+ * e4m3 codes: 1 byte; the CPU backend's layout), which rope_write_kv fills and the attention kernels
+ * read through block tables.
  */
 import { BackendError } from '../../errors/index.js';
 import type { KvCacheSpec } from '../types.js';
 import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
+import { kvElementBytes, type KvDtype } from './kernels/index.js';
+
+const KV_DTYPES: readonly string[] = ['bfloat16', 'float16', 'fp8e4m3'] satisfies KvDtype[];
 
 export class CudaKvCache {
   private constructor(readonly spec: KvCacheSpec, readonly keys: DeviceBuffer[], readonly values: DeviceBuffer[]) {}
 
   /** Bytes of one block of one pool. */
   static blockBytes(spec: KvCacheSpec): number {
-    return spec.tokensPerBlock * spec.numKvHeads * spec.headDim * 2;
+    return spec.tokensPerBlock * spec.numKvHeads * spec.headDim * kvElementBytes(spec.dtype as KvDtype);
   }
 
-  /** Allocates every pool; throws `BackendError` for a non-bf16 spec. Frees what it took on failure. */
+  /** Allocates every pool; throws `BackendError` for a dtype other than bf16/fp16/fp8. Frees what it took on failure. */
   static allocate(device: CudaDevice, spec: KvCacheSpec): CudaKvCache {
-    if (spec.dtype !== 'bfloat16') throw new BackendError(`the CUDA KV cache is bfloat16; ${spec.dtype} was asked for`);
+    if (!KV_DTYPES.includes(spec.dtype)) throw new BackendError(`the CUDA KV cache holds bfloat16, float16 or fp8e4m3; ${spec.dtype} was asked for`);
     const bytes = spec.numBlocks * CudaKvCache.blockBytes(spec);
     const keys: DeviceBuffer[] = [];
     const values: DeviceBuffer[] = [];

@@ -36,17 +36,18 @@ export type NcclApi = { readonly [K in keyof typeof NCCL_PROTOTYPES]: NativeFn }
 
 interface KoffiTypes extends KoffiLike {
   struct(name: string, def: Record<string, unknown>): unknown;
-  array(type: string, n: number): unknown;
+  array(type: string, n: number, hint?: 'Array' | 'Typed' | 'String'): unknown;
   resolve(name: string): unknown;
 }
 
-/** Declares `ncclUniqueId` (char[128]) with koffi, once per process. */
+/** Declares `ncclUniqueId` (128 bytes) with koffi, once per process. */
 export function declareNcclTypes(koffi: KoffiLike = getKoffi()): void {
   const k = koffi as KoffiTypes;
   try {
     k.resolve('ncclUniqueId');
   } catch {
-    k.struct('ncclUniqueId', { internal: k.array('char', NCCL_UNIQUE_ID_BYTES) });
+    // uint8_t with the 'Array' hint: bytes in and out as numbers (a char array would decode as a string).
+    k.struct('ncclUniqueId', { internal: k.array('uint8_t', NCCL_UNIQUE_ID_BYTES, 'Array') });
   }
 }
 
@@ -57,8 +58,8 @@ export function disableNvls(env: NodeJS.ProcessEnv = process.env): void {
 
 let ncclCache: NcclApi | undefined;
 
-/** libnccl.so.2 bound (lazily, once). Throws BackendError saying what to install when it is missing. */
-export function loadNccl(libName: string = NCCL_LIBRARY): NcclApi {
+/** libnccl.so.2 (or KILN_NCCL_LIBRARY, a path) bound (lazily, once). Throws BackendError saying what to install when it is missing. */
+export function loadNccl(libName: string = process.env['KILN_NCCL_LIBRARY'] ?? NCCL_LIBRARY): NcclApi {
   if (ncclCache && libName === NCCL_LIBRARY) return ncclCache;
   disableNvls();
   const koffi = getKoffi();

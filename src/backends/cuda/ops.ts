@@ -1,6 +1,7 @@
 /**
  * Typed launchers for the Kiln kernels: one function per op, device buffers in, work enqueued on a
- * stream. Sizes are in elements; all activations bf16 unless stated.
+ * stream. Sizes are in elements; activations are the kernels' act dtype (bf16 or fp16, 2 bytes)
+ * unless stated, the KV caches hold the KV dtype (fp8 caches take per-layer `KvScales`).
  */
 import { arg, type DeviceBuffer, type DevicePtr, type Stream } from './device.js';
 import { DECODE_PARTITION, DECODE_THREADS, definesFor, prefillSmemBytes, PREFILL_BLOCK_M } from './kernels/index.js';
@@ -29,6 +30,10 @@ export function siluMul(ks: KernelSet, s: Stream | null, gateUp: Buf, out: Buf, 
     [arg.ptr(gateUp), arg.ptr(out), arg.i32(numTokens)]);
 }
 
+/** fp8 KV cache scales of one layer: stored = fp8(x / scale), read = fp8 · scale (ignored by 16-bit caches). */
+export interface KvScales { readonly k: number; readonly v: number }
+const UNIT_SCALES: KvScales = { k: 1, v: 1 };
+
 /** Strided views (element offsets and row strides) of q, k, v inside one activation. */
 export interface QkvViews {
   readonly q: Buf; readonly qOffset: number; readonly qStride: number;
@@ -38,11 +43,12 @@ export interface QkvViews {
 
 /** RoPE on q (in place into qOut) and k, and k/v written into the paged caches at slotMapping. */
 export function ropeWriteKv(ks: KernelSet, s: Stream | null, qkv: QkvViews, positions: Buf, slotMapping: Buf, invFreq: Buf,
-  qOut: Buf, qOutStride: number, kCache: Buf, vCache: Buf, numTokens: number): void {
+  qOut: Buf, qOutStride: number, kCache: Buf, vCache: Buf, numTokens: number, scales: KvScales = UNIT_SCALES): void {
   ks.get('rope_write_kv').launch({ grid: [numTokens], block: [128] }, s, [
     arg.ptr(qkv.q, 2 * qkv.qOffset), arg.i32(qkv.qStride), arg.ptr(qkv.k, 2 * qkv.kOffset), arg.i32(qkv.kStride),
     arg.ptr(qkv.v, 2 * qkv.vOffset), arg.i32(qkv.vStride), arg.ptr(positions), arg.ptr(slotMapping), arg.ptr(invFreq),
-    arg.ptr(qOut), arg.i32(qOutStride), arg.ptr(kCache), arg.ptr(vCache), arg.i32(numTokens)]);
+    arg.ptr(qOut), arg.i32(qOutStride), arg.ptr(kCache), arg.ptr(vCache), arg.i32(numTokens),
+    arg.f32(scales.k), arg.f32(scales.v)]);
 }
 
 /** Paged-attention metadata on the device (int32 arrays). */
@@ -60,33 +66,53 @@ export function decodeSplits(maxContext: number): number {
   return Math.max(1, Math.ceil(maxContext / DECODE_PARTITION));
 }
 
-/** Floats needed for decode's partial outputs and for its max/sum arrays. */
+/** Thread blocks the v2 decode kernel aims for (about two per SM of an H100), and its limits. */
+const V2_TARGET_BLOCKS = 256;
+const V2_MAX_SPLITS = 32;
+/** Fewest tokens a v2 split takes (shorter contexts use fewer splits; the rest exit at once). */
+export const V2_MIN_SPLIT_TOKENS = 32;
+
+/** Splits per sequence for the v2 decode kernel: enough blocks to fill the GPU at small batches, 1 at large ones. */
+export function decodeSplitsV2(numSeqs: number, numKvHeads: number): number {
+  return Math.min(V2_MAX_SPLITS, Math.max(1, Math.ceil(V2_TARGET_BLOCKS / (Math.max(1, numSeqs) * numKvHeads))));
+}
+
+/** Which decode kernel runs: 'v2' (one pass, online softmax, adaptive splits; the default) or 'v1' (KILN_DECODE_KERNEL=v1). */
+export function decodeKernel(): 'v1' | 'v2' {
+  return process.env['KILN_DECODE_KERNEL'] === 'v1' ? 'v1' : 'v2';
+}
+
+/** Floats needed for decode's partial outputs and for its max/sum arrays (enough for either kernel). */
 export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: number, maxContext: number): { out: number; stats: number } {
-  const splits = decodeSplits(maxContext);
-  return { out: numSeqs * numHeads * splits * headDim, stats: numSeqs * numHeads * splits };
+  // v2: numSeqs · splits ≤ numSeqs + V2_TARGET_BLOCKS for any batch (splits = ceil(target / (n · kvHeads)) ≤ target / n + 1).
+  const rows = Math.max(numSeqs * decodeSplits(maxContext), numSeqs + V2_TARGET_BLOCKS);
+  return { out: rows * numHeads * headDim, stats: rows * numHeads };
 }
 
 /** One query row per sequence (qRows[seq]); writes out rows qRows[seq]. */
 export function attentionDecode(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
-  meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number): void {
+  meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number, scales: KvScales = UNIT_SCALES): void {
   const { numHeads, numKvHeads, headDim } = ks.shapes;
-  const splits = decodeSplits(maxContext);
-  ks.get('attention_decode').launch({ grid: [splits, numKvHeads, meta.numSeqs], block: [DECODE_THREADS] }, s, [
-    arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
+  const v2 = decodeKernel() === 'v2';
+  const splits = v2 ? decodeSplitsV2(meta.numSeqs, numKvHeads) : decodeSplits(maxContext);
+  const common = [arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
     arg.i32(meta.maxBlocksPerSeq), arg.ptr(meta.contextLens), arg.f32(scale), arg.ptr(scratch.out), arg.ptr(scratch.max),
-    arg.ptr(scratch.sum), arg.i32(splits)]);
+    arg.ptr(scratch.sum), arg.i32(splits)];
+  ks.get(v2 ? 'attention_decode_v2' : 'attention_decode').launch({ grid: [splits, numKvHeads, meta.numSeqs], block: [DECODE_THREADS] }, s,
+    [...common, ...(v2 ? [arg.i32(V2_MIN_SPLIT_TOKENS)] : []), arg.f32(scales.k), arg.f32(scales.v)]);
   ks.get('attention_decode_combine').launch({ grid: [numHeads, meta.numSeqs], block: [headDim] }, s, [
     arg.ptr(scratch.out), arg.ptr(scratch.max), arg.ptr(scratch.sum), arg.ptr(qRows), arg.ptr(out), arg.i32(outStride), arg.i32(splits)]);
 }
 
 /** Causal prefill / chunked prefill: queryStarts/queryLens int32 per sequence. */
 export function attentionPrefill(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, out: Buf, outStride: number,
-  kCache: Buf, vCache: Buf, meta: PagedMeta, queryStarts: Buf, queryLens: Buf, maxQueryLen: number, scale: number): void {
+  kCache: Buf, vCache: Buf, meta: PagedMeta, queryStarts: Buf, queryLens: Buf, maxQueryLen: number, scale: number, scales: KvScales = UNIT_SCALES): void {
   const { numHeads, headDim } = ks.shapes;
   ks.get('attention_prefill').launch(
     { grid: [Math.ceil(maxQueryLen / PREFILL_BLOCK_M), numHeads, meta.numSeqs], block: [128], smem: prefillSmemBytes(headDim) }, s, [
       arg.ptr(q), arg.i32(qStride), arg.ptr(out), arg.i32(outStride), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
-      arg.i32(meta.maxBlocksPerSeq), arg.ptr(queryStarts), arg.ptr(queryLens), arg.ptr(meta.contextLens), arg.f32(scale)]);
+      arg.i32(meta.maxBlocksPerSeq), arg.ptr(queryStarts), arg.ptr(queryLens), arg.ptr(meta.contextLens), arg.f32(scale),
+      arg.f32(scales.k), arg.f32(scales.v)]);
 }
 
 /** Greedy ids of float32 logits [rows, vocab] into out (int32). */

@@ -6,6 +6,7 @@
 import { BackendError } from '../../errors/index.js';
 import { ropeScalingAttr } from '../../graph/ops/index.js';
 import type { Attrs } from '../../graph/types.js';
+import { gatherReorderCopies, type DeviceCommunicator } from './collective.js';
 import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
 import { tacticKey, type TacticsFile } from './engine-sections.js';
 import type { ActRef, ExecPlan, PlanOp } from './exec-plan.js';
@@ -13,6 +14,8 @@ import { GemmPlan, type CublasLtHandle, type GemmAlgo, type GemmEpilogue } from 
 import type { KernelSet } from './kernel-set.js';
 import type { CudaKvCache } from './kv-cache.js';
 import * as ops from './ops.js';
+import { OpProfiler } from './op-profiler.js';
+import { QuantOps, type QuantScratch } from './quant-ops.js';
 import { ropeInvFreq } from './rope.js';
 import type { StepBuffers, StepDims } from './step-buffers.js';
 import type { DeviceWeights } from './weights.js';
@@ -35,6 +38,10 @@ export interface RunnerParts {
   /** Longest sequence (tokens): decides decode splits inside captured graphs. */
   readonly maxSeqLen: number;
   readonly tactics?: TacticsFile;
+  /** The rank group of a tensor-parallel engine (plans with all_reduce / all_gather ops need one). */
+  readonly comm?: DeviceCommunicator;
+  /** Scratch of the plan's fp8_gemm / wo_gemm ops (quant-ops.ts quantScratchBytes); required when it has any. */
+  readonly quant?: QuantScratch;
 }
 
 export class PlanRunner {
@@ -46,7 +53,18 @@ export class PlanRunner {
 
   /** Enqueues every op for `dims`; `forGraph` fixes decode splits to the longest sequence. */
   enqueue(dims: StepDims, stream: Stream, forGraph: boolean): void {
+    const prof = forGraph ? null : OpProfiler.active(this.p.device); // KILN_CUDA_PROFILE=ops: events around each op of eager steps
+    if (prof) return this.enqueueProfiled(prof, dims, stream);
     for (const op of this.plan.ops) this.enqueueOp(op, dims, stream, forGraph);
+  }
+
+  private enqueueProfiled(prof: OpProfiler, dims: StepDims, stream: Stream): void {
+    prof.beginStep(dims, stream);
+    for (const op of this.plan.ops) {
+      prof.mark(op);
+      this.enqueueOp(op, dims, stream, false);
+    }
+    prof.endStep();
   }
 
   addr(r: ActRef): number {
@@ -76,7 +94,36 @@ export class PlanRunner {
       }
       case 'attention':
         return this.attention(op, d, s, forGraph);
+      case 'all_reduce': case 'all_gather':
+        return this.collective(op, this.rows(op.rowsDim, d), s);
+      case 'silu': case 'binary':
+        return this.quantOps().elementwise(op, this.rows(op.rowsDim, d), s);
+      case 'fp8_gemm': case 'wo_gemm': {
+        const rows = this.rows(op.rowsDim, d);
+        return op.op === 'fp8_gemm' ? this.quantOps().fp8Gemm(op, rows, gemmRowsBucket(rows), s) : this.quantOps().woGemm(op, rows, gemmRowsBucket(rows), s);
+      }
     }
+  }
+
+  private quant: QuantOps | undefined;
+  private quantOps(): QuantOps {
+    const scratch = this.p.quant;
+    if (!scratch) throw new BackendError('this plan has quantized GEMMs but the CUDA context gave the runner no QuantScratch');
+    return (this.quant ??= new QuantOps({
+      kernels: this.p.kernels, lt: this.p.lt, weights: this.p.weights, scratch, addr: (r) => this.addr(r),
+      gemm: (m, n, k, outF32) => this.gemm(m, n, k, 'none', outF32),
+    }));
+  }
+
+  /** NCCL on the step's stream (captured into CUDA graphs like the kernels around it). */
+  private collective(op: Extract<PlanOp, { op: 'all_reduce' | 'all_gather' }>, rows: number, s: Stream): void {
+    const comm = this.p.comm;
+    if (!comm || comm.size !== op.tpSize) throw new BackendError(`this engine is one rank of tp_size ${op.tpSize} but the CUDA context has ${comm ? `a group of ${comm.size}` : 'no NCCL communicator'}; load it through the tensor-parallel launcher (kiln serve/run --tp_size ${op.tpSize})`);
+    const dtype = op.x.f32 ? 'float32' : 'bfloat16';
+    if (op.op === 'all_reduce') return comm.allReduceSum(this.addr(op.x), rows * op.x.cols, dtype, s);
+    comm.allGather(this.addr(op.x), this.addr(op.staging), rows * op.x.cols, dtype, s);
+    const staging = this.p.slots[op.staging.slot]!, out = this.p.slots[op.out.slot]!;
+    for (const c of gatherReorderCopies(rows, op.x.cols, op.tpSize, op.x.f32 ? 4 : 2)) out.copyFrom(staging, c.bytes, s, c.dstOffset, c.srcOffset);
   }
 
   private attention(op: Extract<PlanOp, { op: 'attention' }>, d: StepDims, s: Stream, forGraph: boolean): void {
@@ -88,18 +135,20 @@ export class PlanRunner {
     const vCache = kv.values[op.layer];
     if (!kCache || !vCache) throw new BackendError(`attention layer ${op.layer} is outside the KV cache (${kv.spec.numLayers} layers)`);
     const base = this.p.slots[q.slot]!.ptr;
+    const scales = op.kvScales ?? undefined;
+    if (scales && ks.shapes.kvDtype !== 'fp8e4m3') throw new BackendError(`attention layer ${op.layer} was built with --kv_cache_dtype fp8 but the kernels were compiled for a ${ks.shapes.kvDtype ?? 'bfloat16'} KV cache`);
     ops.ropeWriteKv(ks, s, {
       q: base, qOffset: q.col, qStride: q.stride,
       k: this.p.slots[k.slot]!.ptr, kOffset: k.col, kStride: k.stride,
       v: this.p.slots[op.v.slot]!.ptr, vOffset: op.v.col, vStride: op.v.stride,
-    }, inputs.ptr('positions'), inputs.ptr('slots'), this.invFreq(op.q.attrs), qPtr, q.stride, kCache, vCache, d.numTokens);
+    }, inputs.ptr('positions'), inputs.ptr('slots'), this.invFreq(op.q.attrs), qPtr, q.stride, kCache, vCache, d.numTokens, scales);
     const meta: ops.PagedMeta = { blockTables: inputs.ptr('tables'), maxBlocksPerSeq: inputs.limits.maxBlocksPerSeq, contextLens: inputs.ptr('ctxLens'), numSeqs: d.numSeqs };
     if (d.decodeOnly) {
       const maxContext = forGraph ? this.p.maxSeqLen : Math.max(1, d.maxContext);
-      ops.attentionDecode(ks, s, qPtr, q.stride, inputs.ptr('qRows'), kCache, vCache, meta, maxContext, op.scale, this.p.scratch, this.addr(op.out), op.out.stride);
+      ops.attentionDecode(ks, s, qPtr, q.stride, inputs.ptr('qRows'), kCache, vCache, meta, maxContext, op.scale, this.p.scratch, this.addr(op.out), op.out.stride, scales);
     } else {
       ops.attentionPrefill(ks, s, qPtr, q.stride, this.addr(op.out), op.out.stride, kCache, vCache, meta,
-        inputs.ptr('qStarts'), inputs.ptr('qLens'), d.maxQueryLen, op.scale);
+        inputs.ptr('qStarts'), inputs.ptr('qLens'), d.maxQueryLen, op.scale, scales);
     }
   }
 
@@ -118,10 +167,11 @@ export class PlanRunner {
 
   /** The plan and algorithm for one GEMM: the engine's tuned tactic, else cuBLASLt's first choice. */
   gemm(m: number, n: number, k: number, epilogue: GemmEpilogue, outF32: boolean): { plan: GemmPlan; algo: GemmAlgo } {
-    const key = tacticKey(m, n, k, epilogue, outF32);
+    const dtype = this.p.kernels.shapes.actDtype ?? 'bfloat16';
+    const key = tacticKey(m, n, k, epilogue, outF32, dtype);
     let g = this.gemms.get(key);
     if (g) return g;
-    const plan = new GemmPlan(this.p.lt, { m, n, k, epilogue, outF32 });
+    const plan = new GemmPlan(this.p.lt, { m, n, k, epilogue, outF32, dtype });
     const tuned = this.p.tactics?.entries[key];
     let algo: GemmAlgo | undefined;
     if (tuned) {
@@ -137,6 +187,7 @@ export class PlanRunner {
   }
 
   dispose(): void {
+    this.quant?.dispose();
     for (const g of this.gemms.values()) g.plan.dispose();
     this.gemms.clear();
     for (const b of this.invFreqs.values()) b.dispose();

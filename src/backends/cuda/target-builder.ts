@@ -2,8 +2,9 @@
  * `kiln build --target cuda`: the builder hook that compiles the kernels for the model's shapes with
  * NVRTC for this GPU's architecture, autotunes every GEMM of the engine for the decode batch buckets
  * and a few prefill sizes (winners in a 'tactics' section, timings in a timing-cache file), checks
- * the graph can be planned, and records the GPU arch. Weights keep the checkpoint's dtype; the
- * context converts them to bf16 at upload.
+ * the graph can be planned, and records the GPU arch. Kernels and GEMMs run in the engine's dtype
+ * (float16 engines in fp16, others in bf16; an fp8 KV cache when the graph asks for one). Weights keep
+ * the engine's dtype; the context converts them to the kernels' dtype at upload.
  */
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -13,9 +14,9 @@ import type { TargetBuildContext, TargetBuilderHook } from '../../builder/target
 import { EngineLoadError } from '../../errors/index.js';
 import { decodeBuckets } from './context.js';
 import { CudaDevice, arg, type DeviceBuffer, type Stream } from './device.js';
-import { kernelSections, tacticKey, tacticsSection, type TacticsFile } from './engine-sections.js';
+import { engineDtypes, kernelSections, tacticKey, tacticsSection, type TacticsFile } from './engine-sections.js';
 import { planExecution } from './exec-plan.js';
-import { CublasLtHandle, GemmPlan, type GemmEpilogue } from './gemm.js';
+import { CublasLtHandle, GemmPlan, type GemmDtype, type GemmEpilogue } from './gemm.js';
 import { TimingCache, tuneGemm } from './gemm-tuner.js';
 import { compileKernels, KernelSet } from './kernel-set.js';
 import type { KernelShapes } from './kernels/index.js';
@@ -57,6 +58,7 @@ function fillRandom(ks: KernelSet, s: Stream, buf: DeviceBuffer, seed: number): 
 
 function tuneAll(device: CudaDevice, ks: KernelSet, gemms: readonly GemmShapeKey[], rows: readonly number[], maxLogitRows: number,
   cachePath: string, log: (l: string) => void): TacticsFile {
+  const dtype: GemmDtype = ks.shapes.actDtype ?? 'bfloat16';
   const stream = device.createStream();
   const lt = new CublasLtHandle(device);
   const cache = new TimingCache(cachePath);
@@ -72,13 +74,13 @@ function tuneAll(device: CudaDevice, ks: KernelSet, gemms: readonly GemmShapeKey
     for (const [i, b] of [bufs.a, bufs.b, bufs.bias].entries()) fillRandom(ks, stream, b, 1234 + i);
     for (const g of gemms) {
       for (const m of rows.filter((r) => !g.outF32 || r <= maxLogitRows)) {
-        const plan = new GemmPlan(lt, { m, n: g.n, k: g.k, epilogue: g.epilogue, outF32: g.outF32 });
+        const plan = new GemmPlan(lt, { m, n: g.n, k: g.k, epilogue: g.epilogue, outF32: g.outF32, dtype });
         try {
           const key = TimingCache.key(device.info.name, lt.version(), plan);
           const t = tuneGemm(device, stream, plan, bufs, cache, key, { warmup: 2, iters: 10 });
-          entries[tacticKey(m, g.n, g.k, g.epilogue, g.outF32)] = { algoHex: t.algo.algo.toString('hex'), workspaceBytes: t.algo.workspaceBytes, medianMs: t.medianMs, index: t.index };
+          entries[tacticKey(m, g.n, g.k, g.epilogue, g.outF32, dtype)] = { algoHex: t.algo.algo.toString('hex'), workspaceBytes: t.algo.workspaceBytes, medianMs: t.medianMs, index: t.index };
           const first = t.timings.find((x) => x.index === 0)?.medianMs;
-          log(`tactic m=${m} n=${g.n} k=${g.k} ${g.epilogue}${g.outF32 ? ' f32out' : ''}: #${t.index} ${t.medianMs.toFixed(4)} ms${first ? ` (heuristic #0 ${first.toFixed(4)} ms)` : ''}${t.fromCache ? ' [timing cache]' : ''}`);
+          log(`tactic ${dtype === 'float16' ? 'f16' : 'bf16'} m=${m} n=${g.n} k=${g.k} ${g.epilogue}${g.outF32 ? ' f32out' : ''}: #${t.index} ${t.medianMs.toFixed(4)} ms${first ? ` (heuristic #0 ${first.toFixed(4)} ms)` : ''}${t.fromCache ? ' [timing cache]' : ''}`);
         } finally {
           plan.dispose();
         }
@@ -105,7 +107,7 @@ export function createCudaTargetBuilder(options: CudaTargetOptions = {}): Target
     if (!model) throw new EngineLoadError('--target cuda builds LLM engines (from a model checkpoint)');
     const gemms = engineGemms(engine); // also checks the graph can be planned
     const shapes: KernelShapes = { hiddenSize: model.hiddenSize, intermediateSize: model.intermediateSize, numHeads: model.numHeads,
-      numKvHeads: model.numKvHeads, headDim: model.headDim, tokensPerBlock: options.tokensPerBlock ?? 32 };
+      numKvHeads: model.numKvHeads, headDim: model.headDim, tokensPerBlock: options.tokensPerBlock ?? 32, ...engineDtypes(engine) };
     const device = CudaDevice.open(0);
     try {
       const arch = device.info.arch;

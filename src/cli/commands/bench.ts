@@ -12,6 +12,7 @@ import { readDataset, syntheticWorkload, type BenchRequest } from '../../bench/w
 import { ConfigError } from '../../errors/index.js';
 import { LLM } from '../../runtime/llm.js';
 import { parseNonNegativeInt, parseNumber, parsePositiveInt } from '../args.js';
+import { tpPreamble } from '../../tp/cli.js';
 
 interface WorkloadFlags {
   num_requests: number;
@@ -25,7 +26,7 @@ interface WorkloadFlags {
   output_svg?: string;
 }
 
-interface OfflineFlags extends WorkloadFlags { engine_dir: string; backend?: string; kv_cache_bytes?: number }
+interface OfflineFlags extends WorkloadFlags { engine_dir: string; backend?: string; kv_cache_bytes?: number; tp_size?: number }
 interface ServeFlags extends WorkloadFlags { url: string; model?: string; api_key?: string; concurrency: string; request_rate?: number; vocab_size?: number }
 
 function addWorkloadFlags(cmd: Command, defaults: { numRequests: number; inputLen: number; outputLen: number }): Command {
@@ -104,8 +105,9 @@ export function registerBench(program: Command): void {
     const cmd = bench.command(name).description(desc)
       .requiredOption('--engine_dir <dir>', 'engine directory')
       .option('--backend <name>', 'cpu or cuda (default: the engine target)')
-      .option('--kv_cache_bytes <n>', 'KV cache budget in bytes', parsePositiveInt('kv_cache_bytes'));
-    addWorkloadFlags(cmd, d).action(async (f: OfflineFlags) => runOffline(name, f));
+      .option('--kv_cache_bytes <n>', 'KV cache budget in bytes', parsePositiveInt('kv_cache_bytes'))
+      .option('--tp_size <n>', 'tensor-parallel ranks (must match the engine): one process per GPU; under mpirun -n N ranks come from MPI', parsePositiveInt('tp_size'));
+    addWorkloadFlags(cmd, d).action(async (f: OfflineFlags) => { if (await tpPreamble(f.tp_size, f.engine_dir) !== 'rank') await runOffline(name, f); });
   };
   offline('throughput', 'every request queued at once (ignore_eos): tokens/s, TTFT, ITL, memory, fragmentation', { numRequests: 64, inputLen: 32, outputLen: 32 });
   offline('latency', 'one request at a time: prefill (TTFT) and decode timed apart', { numRequests: 3, inputLen: 32, outputLen: 32 });

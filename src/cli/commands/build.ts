@@ -6,6 +6,7 @@ import type { BuildSettings, Target } from '../../engine/types.js';
 import { ConfigError } from '../../errors/index.js';
 import { parsePositiveInt } from '../args.js';
 import { parseQuantFlags, type QuantFlags } from '../../quant/flags.js';
+import { parseBuildDtype } from '../../builder/dtype.js';
 
 export interface BuildFlags extends QuantFlags {
   checkpoint_dir: string;
@@ -22,6 +23,8 @@ export interface BuildFlags extends QuantFlags {
   dummy_seed?: number;
   /** cuBLASLt timing-cache file for --target cuda. */
   timing_cache?: string;
+  /** auto | bfloat16 | float16 (the engine's compute and weight dtype). */
+  dtype?: string;
 }
 
 export function parseLoadFormat(value: string | undefined): 'auto' | 'dummy' {
@@ -48,6 +51,8 @@ export async function runBuild(f: BuildFlags): Promise<void> {
   const build = (f.tp_size ?? 1) > 1 ? buildTensorParallelFromCheckpoint : buildFromCheckpoint;
   const quant = parseQuantFlags(f);
   if ((f.tp_size ?? 1) > 1 && (quant.format !== undefined || quant.kvCacheDtype === 'fp8')) throw new ConfigError('quantized builds are single-rank for now: drop --tp_size or the quantization flags');
+  const dtype = parseBuildDtype(f.dtype);
+  if ((f.tp_size ?? 1) > 1 && dtype !== 'auto') throw new ConfigError('--dtype applies to single-rank builds for now: drop --tp_size or --dtype');
   await build({
     ...(f.tp_size !== undefined ? { tpSize: f.tp_size } : {}),
     checkpointDir: f.checkpoint_dir,
@@ -59,6 +64,7 @@ export async function runBuild(f: BuildFlags): Promise<void> {
     loadFormat: parseLoadFormat(f.load_format),
     ...(f.dummy_seed !== undefined ? { dummySeed: f.dummy_seed } : {}),
     ...(f.timing_cache !== undefined ? { timingCache: f.timing_cache } : {}),
+    dtype,
   });
   process.stderr.write(`built ${f.output_dir} in ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
 }
@@ -74,10 +80,11 @@ export function registerBuild(program: Command): void {
     .option('--max_input_len <n>', 'longest prompt in tokens', parsePositiveInt('max_input_len'))
     .option('--max_output_len <n>', 'most generated tokens per request', parsePositiveInt('max_output_len'))
     .option('--max_num_tokens <n>', 'token budget of one step', parsePositiveInt('max_num_tokens'))
+    .option('--dtype <dtype>', 'auto (the checkpoint\'s; float32 → bfloat16 for cuda) | bfloat16 | float16: weights are rounded to it', 'auto')
     .option('--load_format <format>', 'auto | dummy (random weights from config.json alone, for benchmarks)', 'auto')
     .option('--dummy_seed <n>', 'seed of the --load_format dummy weights', parsePositiveInt('dummy_seed'))
     .option('--timing_cache <file>', '--target cuda: cuBLASLt timing cache (default ~/.cache/kiln/cublaslt-timing.json)')
-    .option('--tp_size <n>', 'tensor-parallel ranks: writes rank0.engine … rank{N-1}.engine (cpu target)', parsePositiveInt('tp_size'))
+    .option('--tp_size <n>', 'tensor-parallel ranks: writes rank0.engine … rank{N-1}.engine (cpu or cuda target; cuda: kernels and GEMM tactics for the shard shapes)', parsePositiveInt('tp_size'))
     .option('--quant <format>', 'quantize weights: fp8 | int8_wo | int4_wo (lm_head and embeddings stay unquantized)')
     .option('--group_size <n>', 'int8_wo/int4_wo group size along K: 128 | 64', '128')
     .option('--awq', 'int8_wo/int4_wo: AWQ activation-aware per-channel scales from calibration')

@@ -8,6 +8,7 @@ import type { GenerateRequest, RequestResult } from '../../runtime/api.js';
 import { LLM } from '../../runtime/llm.js';
 import { collect, parsePositiveInt } from '../args.js';
 import { createProgress } from '../progress.js';
+import { tpPreamble } from '../../tp/cli.js';
 import { readPromptsFile, type PromptEntry } from '../prompts-file.js';
 import { addSamplingFlags, samplingFieldsFromOptions, toSamplingParams } from '../sampling-flags.js';
 
@@ -18,6 +19,7 @@ interface RunOptions {
   json?: boolean;
   backend?: string;
   kv_cache_bytes?: number;
+  tp_size?: number;
   [key: string]: unknown;
 }
 
@@ -30,8 +32,10 @@ export function registerRun(program: Command): void {
     .option('--prompts_file <file>', 'one prompt per line, or JSONL {"prompt": ..., sampling fields}')
     .option('--backend <name>', 'cpu or cuda (default: the engine target)')
     .option('--kv_cache_bytes <n>', 'KV cache budget in bytes (default 256 MiB on CPU, 2 GiB on CUDA)', parsePositiveInt('kv_cache_bytes'))
+    .option('--tp_size <n>', 'tensor-parallel ranks (must match the engine): one process per GPU; under mpirun -n N ranks come from MPI', parsePositiveInt('tp_size'))
     .option('--json', 'print one JSON object per prompt');
   addSamplingFlags(cmd).action(async (opts: RunOptions) => {
+    if (await tpPreamble(opts.tp_size, opts.engine_dir) === 'rank') return;
     const defaults = { max_new_tokens: 32, ...samplingFieldsFromOptions(opts) };
     const entries = collectPrompts(opts);
     await runPrompts(opts, entries.map((e) => ({ prompt: e.prompt, params: toSamplingParams({ ...defaults, ...e.fields }) })));

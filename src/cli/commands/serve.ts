@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors/index.js';
 import { startServer } from '../../server/serve.js';
 import { parsePositiveInt } from '../args.js';
+import { tpPreamble } from '../../tp/cli.js';
 
 interface ServeOptions {
   engine_dir?: string;
@@ -13,6 +14,7 @@ interface ServeOptions {
   max_queue?: number;
   backend?: string;
   kv_cache_bytes?: number;
+  tp_size?: number;
 }
 
 export function registerServe(program: Command): void {
@@ -27,10 +29,12 @@ export function registerServe(program: Command): void {
     .option('--max_queue <n>', 'requests admitted before 429', parsePositiveInt('max_queue'))
     .option('--backend <name>', 'cpu or cuda (default: the engine target)')
     .option('--kv_cache_bytes <n>', 'KV cache budget in bytes (default 256 MiB on CPU, 2 GiB on CUDA)', parsePositiveInt('kv_cache_bytes'))
+    .option('--tp_size <n>', 'tensor-parallel ranks (must match the engine): one process per GPU; under mpirun -n N ranks come from MPI', parsePositiveInt('tp_size'))
     .action(async (opts: ServeOptions) => {
       if (!opts.engine_dir === !opts.model_dir) {
         throw new ConfigError('kiln serve needs exactly one of --engine_dir ENGINE or --model_dir HF_DIR');
       }
+      if (await tpPreamble(opts.tp_size, opts.engine_dir) === 'rank') return;
       await startServer({
         ...(opts.engine_dir ? { engineDir: opts.engine_dir } : {}),
         ...(opts.model_dir ? { modelDir: opts.model_dir } : {}),

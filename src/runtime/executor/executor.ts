@@ -4,6 +4,13 @@
  * goes to its request, which samples and streams. The loop runs steps while there is work and
  * otherwise awaits a promise that the next submission resolves (no busy waiting, no timers); it
  * yields to the event loop between steps (setImmediate) so submissions and cancellations get in.
+ *
+ * Overlap ("async output processing", as vLLM's): with a context that can enqueue a step and
+ * return (`enqueueAndSample`), step N+1 goes to the device as soon as it is scheduled, and the
+ * output work of step N that the scheduler does not need (detokenization without stop strings,
+ * stream pushes, request results) runs while the device computes; what decides scheduling (the
+ * token, EOS/stop ids, max length, stop strings) is applied before N+1 is scheduled. The wait
+ * for the device never blocks the event loop. Contexts without it run each step synchronously.
  */
 import { performance } from 'node:perf_hooks';
 import { RequestError } from '../../errors/index.js';
@@ -11,7 +18,7 @@ import type { ExecutionContext, RowSampling } from '../../backends/types.js';
 import type { TextTokenizer } from '../../tokenizer/types.js';
 import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult } from '../api.js';
 import { KVCacheManager } from '../kv-cache/kv-cache-manager.js';
-import { runStep, runStepSampled } from '../runner/model-runner.js';
+import { enqueueStepSampled, runStep, runStepSampled, type SampledRunnerOutput } from '../runner/model-runner.js';
 import type { SchedulerOutput } from '../scheduler/types.js';
 import { createSamplingConfig } from '../sampling/params.js';
 import { randomSeed } from '../sampling/prng.js';
@@ -58,11 +65,20 @@ export class Executor {
   private readonly host: SeqHost;
   /** Sample in the context when it can (KILN_HOST_SAMPLING=1 forces the logits path, for A/B runs). */
   private readonly deviceSampling: boolean;
+  /** The context applies penalties/suppression and returns logprobs itself. */
+  private readonly deviceExtras: boolean;
+  /** Enqueue steps and await them (KILN_SYNC_STEPS=1 forces the synchronous path, for A/B runs). */
+  private readonly asyncSteps: boolean;
+  /** Output work queued by requests (SeqHost.output), run in order by flushOutputs(). */
+  private readonly outputs: (() => void)[] = [];
 
   constructor(private readonly options: ExecutorOptions) {
     this.kv = new KVCacheManager(options.kv.numBlocks, options.kv.tokensPerBlock, options.kv.enablePrefixCaching ?? true);
     this.scheduler = new Scheduler(options.settings, this.kv);
-    this.deviceSampling = options.context.sampleOnDevice === true && process.env['KILN_HOST_SAMPLING'] !== '1';
+    const ctx = options.context;
+    this.deviceSampling = ctx.sampleOnDevice === true && process.env['KILN_HOST_SAMPLING'] !== '1';
+    this.deviceExtras = this.deviceSampling && ctx.sampleExtrasOnDevice === true;
+    this.asyncSteps = this.deviceSampling && typeof ctx.enqueueAndSample === 'function' && process.env['KILN_SYNC_STEPS'] !== '1';
     this.host = {
       fork: (parent, owner) => this.forkSeq(parent, owner),
       append: (seqId, tokenId) => {
@@ -71,6 +87,9 @@ export class Executor {
       release: (seqId) => {
         this.scheduler.finish(seqId);
         this.owners.delete(seqId);
+      },
+      output: (work) => {
+        this.outputs.push(work);
       },
     };
     void this.loop();
@@ -93,8 +112,11 @@ export class Executor {
   cancel(requestId: string): boolean {
     const req = this.requests.get(requestId);
     if (!req) return false;
+    // Queued output first: the abort's final delta comes after every token already produced.
+    this.flushOutputs();
     req.abort('cancelled');
     this.settle(req);
+    this.flushOutputs();
     return true;
   }
 
@@ -159,24 +181,29 @@ export class Executor {
   private async loop(): Promise<void> {
     while (!this.closed) {
       if (!this.scheduler.hasWork()) {
+        this.flushOutputs();
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      this.step();
+      await this.step();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    this.flushOutputs();
   }
 
-  private step(): void {
+  private async step(): Promise<void> {
     let rows;
     let tokens;
+    let overlapped = false;
     try {
       const out = this.scheduler.schedule();
       if (out.seqs.length > 0) this.numSteps++;
       // With work pending, an empty step would repeat forever: a scheduler bug, made loud.
       if (out.seqs.length === 0 && out.preempted.length === 0) throw new Error(`internal error: the scheduler made no progress (${this.scheduler.numWaiting} waiting, ${this.scheduler.numRunning} running)`);
       const sampling = this.tryDeviceSampling(out);
-      if (sampling) tokens = runStepSampled(this.options.context, out, sampling).tokens;
+      overlapped = sampling !== undefined && this.asyncSteps;
+      if (sampling && overlapped) tokens = (await this.runOverlapped(out, sampling)).tokens;
+      else if (sampling) tokens = runStepSampled(this.options.context, out, sampling).tokens;
       else rows = runStep(this.options.context, out).logits;
       this.scheduler.update(out);
     } catch (err) {
@@ -184,7 +211,22 @@ export class Executor {
       return;
     }
     for (const { seqId, row } of rows ?? []) this.deliver(seqId, (req) => req.onLogits(seqId, row));
-    for (const { seqId, tokenId } of tokens ?? []) this.deliver(seqId, (req) => req.onToken(seqId, tokenId));
+    for (const { seqId, tokenId, logprob } of tokens ?? []) this.deliver(seqId, (req) => req.onToken(seqId, tokenId, logprob));
+    // An overlapped step's output work runs while the next step computes (or here, when none follows).
+    if (!overlapped || !this.scheduler.hasWork()) this.flushOutputs();
+  }
+
+  /** Enqueues the step, runs the previous step's queued output work while the device computes, then waits (without blocking). */
+  private async runOverlapped(out: SchedulerOutput, sampling: readonly RowSampling[]): Promise<SampledRunnerOutput> {
+    const done = enqueueStepSampled(this.options.context, out, sampling).done();
+    this.flushOutputs();
+    return done;
+  }
+
+  /** Runs the queued output work in order (work queued meanwhile runs too). */
+  private flushOutputs(): void {
+    for (let i = 0; i < this.outputs.length; i++) (this.outputs[i] as () => void)();
+    this.outputs.length = 0;
   }
 
   private deliver(seqId: number, give: (req: ActiveRequest) => void): void {
@@ -207,7 +249,7 @@ export class Executor {
       if (!s.needsLogits) continue;
       const req = this.owners.get(s.seqId);
       // A row nobody will read (its request just ended) is sampled greedily and dropped.
-      const row = !req || req.done ? GREEDY : req.tryRowSampling(s.seqId);
+      const row = !req || req.done ? GREEDY : req.tryRowSampling(s.seqId, this.deviceExtras);
       if (!row) return undefined;
       sampling.push(row);
     }
@@ -217,17 +259,21 @@ export class Executor {
   /** A failed step (backend error) ends every request in flight with finishReason 'error'. */
   private failAll(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
+    this.flushOutputs();
     for (const req of [...this.requests.values()]) {
       req.abort('error', message);
       this.settle(req);
     }
+    this.flushOutputs();
   }
 
   private settle(req: ActiveRequest): void {
     this.requests.delete(req.info.id);
     for (const [seqId, owner] of this.owners) if (owner === req) this.owners.delete(seqId);
-    this.resolvers.get(req)?.(req.result());
+    const resolve = this.resolvers.get(req);
     this.resolvers.delete(req);
+    // After the request's queued output work, so the result holds all of its text.
+    this.outputs.push(() => resolve?.(req.result()));
   }
 
   private notify(): void {

@@ -21,6 +21,11 @@ export interface SeqHost {
   append(seqId: number, tokenId: number): void;
   /** Removes the sequence; its blocks return to the pool at once. */
   release(seqId: number): void;
+  /**
+   * Queues output work (detokenization, stream pushes, ends) that the scheduler does not wait
+   * for; the executor runs the queue in order, while the GPU runs the next step when it can.
+   */
+  output(work: () => void): void;
 }
 
 export interface RequestInfo {
@@ -52,13 +57,15 @@ export abstract class ActiveRequest {
   abstract onLogits(seqId: number, row: Float32Array): void;
   /**
    * How the backend may sample `seqId`'s next token, or undefined when only the host sampler can
-   * (penalties, logprobs, masks pending, beam search, n > 1 before the fork): then the step uses logits.
+   * (beam search, n > 1 before the fork, and, when `extras` is false, penalties, logprobs and
+   * min_tokens masks): then the step uses logits. `extras`: the backend applies
+   * RowSampling.penalties/suppress and returns logprobs.
    */
-  tryRowSampling(_seqId: number): RowSampling | undefined {
+  tryRowSampling(_seqId: number, _extras: boolean): RowSampling | undefined {
     return undefined;
   }
-  /** The token the backend sampled for `seqId` with `tryRowSampling(seqId)`'s settings. */
-  onToken(seqId: number, _tokenId: number): void {
+  /** The token the backend sampled for `seqId` with `tryRowSampling(seqId)`'s settings (and its logprobs when asked). */
+  onToken(seqId: number, _tokenId: number, _logprob?: TokenLogprob): void {
     assert.fail(`sequence ${seqId}: onToken without a RowSampling from this request`);
   }
   /** Ends every unfinished output with `reason`, releasing its sequences. */
@@ -83,7 +90,7 @@ export abstract class ActiveRequest {
 
   protected markFinished(): void {
     this.finishedAt = performance.now();
-    this.info.stream.end();
+    this.host.output(() => this.info.stream.end());
   }
 }
 
@@ -111,24 +118,30 @@ export class SamplingRequest extends ActiveRequest {
     if (this.samples.every((s) => s.finishReason !== null)) this.markFinished();
   }
 
-  /** The backend may sample when the host sampler would only apply temperature and the filters. */
-  override tryRowSampling(seqId: number): RowSampling | undefined {
+  /** The backend may sample when it can do all the host sampler would (see ActiveRequest.tryRowSampling). */
+  override tryRowSampling(seqId: number, extras: boolean): RowSampling | undefined {
     const c = this.info.cfg;
     // Before the fork, one prompt row must serve all n samples: only the host can do that.
-    if ((!this.forked && c.n > 1) || c.logprobs !== undefined) return undefined;
-    if (c.repetitionPenalty !== 1 || c.presencePenalty !== 0 || c.frequencyPenalty !== 0) return undefined;
+    if (!this.forked && c.n > 1) return undefined;
     const s = this.liveSample(seqId);
-    if (!s || s.suppressed().size > 0) return undefined;
+    if (!s) return undefined;
+    const suppressed = s.suppressed();
+    if (!extras && (c.logprobs !== undefined || s.penalties || suppressed.size > 0)) return undefined;
     // The same PRNG key as sampleToken's: (seed, sample index, tokens generated so far).
     const uniform = c.temperature === 0 ? 0 : uniformAt(this.info.seed, s.index, s.tokens.length);
-    return { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, uniform };
+    return {
+      temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, uniform,
+      ...(s.penalties ? { penalties: s.penalties.penalties() } : {}),
+      ...(suppressed.size > 0 ? { suppress: [...suppressed] } : {}),
+      ...(c.logprobs !== undefined ? { logprobs: c.logprobs } : {}),
+    };
   }
 
-  override onToken(seqId: number, tokenId: number): void {
+  override onToken(seqId: number, tokenId: number, logprob?: TokenLogprob): void {
     if (!this.forked) this.forkSamples();
     this.markFirstToken();
     const s = this.liveSample(seqId);
-    if (s) this.emit(s, tokenId, undefined);
+    if (s) this.emit(s, tokenId, logprob);
     if (this.samples.every((x) => x.finishReason !== null)) this.markFinished();
   }
 
@@ -151,7 +164,8 @@ export class SamplingRequest extends ActiveRequest {
 
   private emit(s: SampleOutput, tokenId: number, logprob: TokenLogprob | undefined): void {
     this.numGenerated++;
-    this.info.stream.push(s.append(tokenId, logprob));
+    const render = s.appendDeferred(tokenId, logprob);
+    this.host.output(() => this.info.stream.push(render()));
     if (s.finishReason !== null) this.host.release(s.seqId);
     else this.host.append(s.seqId, tokenId);
   }
@@ -165,6 +179,6 @@ export class SamplingRequest extends ActiveRequest {
 
   private newSample(index: number, seqId: number): SampleOutput {
     const detok = this.info.tokenizer.createDetokenizer({ skipSpecialTokens: true });
-    return new SampleOutput(this.info.id, index, seqId, this.info.cfg, this.info.endTokens, detok);
+    return new SampleOutput(this.info.id, index, seqId, this.info.cfg, this.info.endTokens, detok, this.info.promptTokens);
   }
 }

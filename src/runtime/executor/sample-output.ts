@@ -6,6 +6,7 @@
 import type { IncrementalDetokenizer } from '../../tokenizer/types.js';
 import type { CompletionOutput, FinishReason, RequestDelta, TokenLogprob } from '../api.js';
 import type { SamplingConfig } from '../sampling/params.js';
+import { PenaltyTracker } from '../sampling/penalty-tracker.js';
 import { StopStringMatcher } from '../sampling/stop-strings.js';
 
 export class SampleOutput {
@@ -14,6 +15,8 @@ export class SampleOutput {
   text = '';
   finishReason: FinishReason | null = null;
   private readonly stop: StopStringMatcher;
+  /** Seen tokens and output counts, for backends that apply penalties (only when the config has any). */
+  readonly penalties: PenaltyTracker | undefined;
 
   constructor(
     readonly requestId: string,
@@ -23,8 +26,10 @@ export class SampleOutput {
     private readonly cfg: SamplingConfig,
     private readonly endTokens: ReadonlySet<number>,
     private readonly detok: IncrementalDetokenizer,
+    promptTokens: readonly number[] = [],
   ) {
     this.stop = new StopStringMatcher(cfg.stop);
+    this.penalties = PenaltyTracker.isNeeded(cfg) ? new PenaltyTracker(cfg, promptTokens) : undefined;
   }
 
   /** Tokens that may not be sampled yet (EOS and stop ids before minTokens). */
@@ -35,6 +40,7 @@ export class SampleOutput {
   /** Records a sampled token; returns its delta (with finishReason when the sample ended). */
   append(tokenId: number, logprob: TokenLogprob | undefined): RequestDelta {
     this.tokens.push(tokenId);
+    this.penalties?.add(tokenId);
     if (logprob) this.logprobs.push(logprob);
     let text = '';
     let reason: FinishReason | null = null;
@@ -54,6 +60,35 @@ export class SampleOutput {
       ...delta,
       ...(logprob ? { logprobs: [logprob] } : {}),
       ...(reason ? { finishReason: reason } : {}),
+    };
+  }
+
+  /**
+   * Records a sampled token and decides now whether the sample ended (what the scheduler needs);
+   * the detokenization and the delta come from the returned function, which the caller may run
+   * later (while the GPU runs the next step), once and in token order, before any `abort`. With
+   * stop strings, whose match needs the text, everything happens now.
+   */
+  appendDeferred(tokenId: number, logprob: TokenLogprob | undefined): () => RequestDelta {
+    if (this.cfg.stop.length > 0) {
+      const delta = this.append(tokenId, logprob);
+      return () => delta;
+    }
+    this.tokens.push(tokenId);
+    this.penalties?.add(tokenId);
+    if (logprob) this.logprobs.push(logprob);
+    const isEnd = this.endTokens.has(tokenId);
+    const reason: FinishReason | null = isEnd ? 'stop' : this.tokens.length >= this.cfg.maxNewTokens ? 'length' : null;
+    this.finishReason = reason;
+    return () => {
+      let text = isEnd ? '' : this.detok.push([tokenId]);
+      if (reason !== null) text += this.closeText(false);
+      this.text += text;
+      return {
+        requestId: this.requestId, index: this.index, tokenIds: [tokenId], text,
+        ...(logprob ? { logprobs: [logprob] } : {}),
+        ...(reason ? { finishReason: reason } : {}),
+      };
     };
   }
 

@@ -5,12 +5,18 @@
  * SampledRunnerOutput. It sees only plain batch data: it imports the scheduler's types, never the scheduler.
  */
 import assert from 'node:assert/strict';
-import type { AttentionMetadata, ExecutionContext, HostTensor, RowSampling, SeqAttention, StepInputs } from '../../backends/types.js';
+import type { AttentionMetadata, ExecutionContext, HostTensor, RowSampling, SampledStep, SeqAttention, StepInputs } from '../../backends/types.js';
+import type { TokenLogprob } from '../api.js';
 import type { RunnerOutput, ScheduledSeq, SchedulerOutput } from '../scheduler/types.js';
 
 /** One token per sequence that needed logits, chosen by the context (`runAndSample`). */
 export interface SampledRunnerOutput {
-  readonly tokens: readonly { readonly seqId: number; readonly tokenId: number }[];
+  readonly tokens: readonly { readonly seqId: number; readonly tokenId: number; readonly logprob?: TokenLogprob }[];
+}
+
+/** A step running on the device (`enqueueStepSampled`); `done()` gives its tokens. */
+export interface PendingRunnerOutput {
+  done(): Promise<SampledRunnerOutput>;
 }
 
 function int32(data: Int32Array): HostTensor {
@@ -75,7 +81,30 @@ export function runStepSampled(context: ExecutionContext, out: SchedulerOutput, 
   if (out.seqs.length === 0) return { tokens: [] };
   const wanted = out.seqs.filter((s) => s.needsLogits);
   assert.equal(sampling.length, wanted.length, 'one RowSampling per sequence that needs logits');
-  const { tokenIds } = context.runAndSample(buildStepInputs(out), sampling);
+  return toRunnerOutput(wanted, context.runAndSample(buildStepInputs(out), sampling));
+}
+
+/**
+ * `runStepSampled` without blocking (precondition: `context.enqueueAndSample`): the step is on the
+ * device when this returns; await `done()` for the tokens.
+ */
+export function enqueueStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[]): PendingRunnerOutput {
+  assert.ok(context.enqueueAndSample, 'enqueueStepSampled needs a context with enqueueAndSample');
+  const wanted = out.seqs.filter((s) => s.needsLogits);
+  assert.equal(sampling.length, wanted.length, 'one RowSampling per sequence that needs logits');
+  if (out.seqs.length === 0) return { done: () => Promise.resolve({ tokens: [] }) };
+  const pending = context.enqueueAndSample(buildStepInputs(out), sampling);
+  return { done: async () => toRunnerOutput(wanted, await pending.done()) };
+}
+
+function toRunnerOutput(wanted: readonly ScheduledSeq[], step: SampledStep): SampledRunnerOutput {
+  const { tokenIds, logprobs } = step;
   assert.equal(tokenIds.length, wanted.length, 'the context returned a token id count that does not match the logits rows');
-  return { tokens: wanted.map((s, i) => ({ seqId: s.seqId, tokenId: tokenIds[i] as number })) };
+  return {
+    tokens: wanted.map((s, i) => {
+      const tokenId = tokenIds[i] as number;
+      const lp = logprobs?.[i];
+      return lp ? { seqId: s.seqId, tokenId, logprob: { tokenId, logprob: lp.logprob, top: lp.top } } : { seqId: s.seqId, tokenId };
+    }),
+  };
 }

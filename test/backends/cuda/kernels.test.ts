@@ -33,7 +33,7 @@ describe('kernel sources', () => {
   });
 
   it('rmsnorm threads cover the row in 16-byte vectors, prefill smem fits Hopper', () => {
-    expect(definesFor(LLAMA3_8B).rmsnorm).toEqual({ HIDDEN: 4096, THREADS: 256 });
+    expect(definesFor(LLAMA3_8B).rmsnorm).toEqual({ HIDDEN: 4096, THREADS: 256, ACT_F16: 0, KV_FP8: 0 });
     expect(prefillSmemBytes(128)).toBe(192 * 136 * 2);
     expect(prefillSmemBytes(128)).toBeLessThan(227 * 1024);
   });

@@ -27,6 +27,7 @@ export const DRIVER_PROTOTYPES = {
   cuEventDestroy_v2: 'int cuEventDestroy_v2(void *event)',
   cuEventRecord: 'int cuEventRecord(void *event, void *stream)',
   cuEventSynchronize: 'int cuEventSynchronize(void *event)',
+  cuEventQuery: 'int cuEventQuery(void *event)',
   cuEventElapsedTime_v2: 'int cuEventElapsedTime_v2(_Out_ float *ms, void *start, void *end)',
   cuMemAlloc_v2: 'int cuMemAlloc_v2(_Out_ uint64_t *dptr, size_t bytes)',
   cuMemFree_v2: 'int cuMemFree_v2(uint64_t dptr)',
@@ -110,6 +111,8 @@ export const CU = {
   FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 8,
   STREAM_NON_BLOCKING: 1,
   EVENT_DEFAULT: 0,
+  EVENT_DISABLE_TIMING: 2,
+  ERROR_NOT_READY: 600,
   STREAM_CAPTURE_MODE_GLOBAL: 0,
   STREAM_CAPTURE_MODE_THREAD_LOCAL: 1,
 } as const;

@@ -3,7 +3,7 @@
 #define EMB_VECS (HIDDEN / 8)
 
 extern "C" __global__ void __launch_bounds__(256) embedding(const int* __restrict__ ids,
-    const bf16_t* __restrict__ table, bf16_t* __restrict__ out, int numTokens, int vocab) {
+    const act_t* __restrict__ table, act_t* __restrict__ out, int numTokens, int vocab) {
   const int t = blockIdx.x;
   if (t >= numTokens) return;
   const int id = ids[t];

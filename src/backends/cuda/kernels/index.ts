@@ -15,15 +15,21 @@ export const KERNEL_FILES = {
   silu_mul: { entries: ['silu_mul'], defines: ['INTER'] },
   rope_kv: { entries: ['rope_write_kv'], defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK'] },
   attention_decode: {
-    entries: ['attention_decode', 'attention_decode_combine'],
+    entries: ['attention_decode', 'attention_decode_v2', 'attention_decode_combine'],
     defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK', 'PARTITION', 'THREADS'],
   },
   attention_prefill: {
     entries: ['attention_prefill'],
     defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK'],
   },
-  sampling: { entries: ['argmax_rows', 'sample_rows'], defines: [] },
+  sampling: { entries: ['argmax_rows', 'sample_rows', 'apply_penalties', 'restore_penalized', 'row_logprobs'], defines: [] },
   fill: { entries: ['fill_normal'], defines: [] },
+  quant_act: { entries: ['quantize_fp8_rows', 'fp8_rescale', 'fill_quant_bytes', 'fill_f32', 'silu_rows', 'binary_rows'], defines: [] },
+  wo_gemm: {
+    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
+      'wo_gemv_int8_m4', 'wo_gemv_int8_m8', 'wo_dequant_int4', 'wo_dequant_int8'],
+    defines: [],
+  },
 } as const satisfies Record<string, { entries: readonly string[]; defines: readonly string[] }>;
 
 export type KernelFile = keyof typeof KERNEL_FILES;
@@ -37,6 +43,24 @@ export interface KernelShapes {
   readonly numKvHeads: number;
   readonly headDim: number;
   readonly tokensPerBlock: number;
+  /** Activation (and 16-bit weight) dtype: bf16 unless given. Compiled in as ACT_F16. */
+  readonly actDtype?: ActDtype;
+  /** KV cache element: the activation dtype unless fp8 (e4m3 codes with per-layer scales). Compiled in as KV_FP8. */
+  readonly kvDtype?: KvDtype;
+}
+
+export type ActDtype = 'bfloat16' | 'float16';
+export type KvDtype = 'bfloat16' | 'float16' | 'fp8e4m3';
+
+/** The dtypes `shapes` asks for, defaults filled in (bf16 activations, KV cache in the activation dtype). */
+export function kernelDtypes(shapes: KernelShapes): { actDtype: ActDtype; kvDtype: KvDtype } {
+  const actDtype = shapes.actDtype ?? 'bfloat16';
+  return { actDtype, kvDtype: shapes.kvDtype ?? actDtype };
+}
+
+/** Bytes of one KV cache element. */
+export function kvElementBytes(kvDtype: KvDtype): number {
+  return kvDtype === 'fp8e4m3' ? 1 : 2;
 }
 
 /** Decode split size (tokens per split-KV partition) and threads per block. */
@@ -63,6 +87,13 @@ export function readKernelText(file: string, dir?: string): string {
 
 /** The defines each kernel file gets for these shapes. */
 export function definesFor(shapes: KernelShapes): Record<KernelFile, Defines> {
+  const { actDtype, kvDtype } = kernelDtypes(shapes);
+  const dt = { ACT_F16: actDtype === 'float16' ? 1 : 0, KV_FP8: kvDtype === 'fp8e4m3' ? 1 : 0 };
+  const files = definesByFile(shapes);
+  return Object.fromEntries(Object.entries(files).map(([f, d]) => [f, { ...d, ...dt }])) as unknown as Record<KernelFile, Defines>;
+}
+
+function definesByFile(shapes: KernelShapes): Record<KernelFile, Defines> {
   const attn = { HEAD_DIM: shapes.headDim, NUM_HEADS: shapes.numHeads, NUM_KV_HEADS: shapes.numKvHeads, TOKENS_PER_BLOCK: shapes.tokensPerBlock };
   return {
     embedding: { HIDDEN: shapes.hiddenSize },
@@ -73,6 +104,8 @@ export function definesFor(shapes: KernelShapes): Record<KernelFile, Defines> {
     attention_prefill: attn,
     sampling: {},
     fill: {},
+    quant_act: {},
+    wo_gemm: {},
   };
 }
 
@@ -86,6 +119,9 @@ export function checkKernelShapes(s: KernelShapes): void {
   if (s.numHeads % s.numKvHeads !== 0) fail(`${s.numHeads} heads are not a multiple of ${s.numKvHeads} KV heads`);
   if (![16, 32, 64, 128].includes(s.headDim)) fail(`head_dim ${s.headDim} is not supported (16, 32, 64 or 128)`);
   if (s.tokensPerBlock < 1) fail(`tokens per block must be positive`);
+  const { actDtype, kvDtype } = kernelDtypes(s);
+  if (actDtype !== 'bfloat16' && actDtype !== 'float16') fail(`activation dtype ${String(actDtype)} is not supported (bfloat16 or float16)`);
+  if (kvDtype !== 'fp8e4m3' && kvDtype !== actDtype) fail(`a ${kvDtype} KV cache needs ${kvDtype} activations (this engine computes in ${actDtype}); use fp8 or the activation dtype`);
 }
 
 /** The full source NVRTC compiles: defines, common helpers, then the kernel file. */

@@ -143,7 +143,7 @@ __device__ int draw(const float* row, int vocab, uint32_t threshold, float mx, f
   int last = -1;
   for (int i = begin; i < end; i++) {
     const float v = row[i];
-    if (order_key(v) >= threshold) { local += expf((v - mx) * invT); last = i; }
+    if (order_key(v) >= threshold && v != NEG_INF) { local += expf((v - mx) * invT); last = i; }  // -inf: suppressed
   }
   prefix[threadIdx.x] = local;
   if (threadIdx.x == 0) chosen = -1;
@@ -162,7 +162,7 @@ __device__ int draw(const float* row, int vocab, uint32_t threshold, float mx, f
     int pick = last;
     for (int i = begin; i < end; i++) {
       const float v = row[i];
-      if (order_key(v) < threshold) continue;
+      if (order_key(v) < threshold || v == NEG_INF) continue;
       run += expf((v - mx) * invT);
       if (run > target) { pick = i; break; }
     }
@@ -211,4 +211,130 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
   const float u = uniforms[r];
   const int id = draw(row, vocab, threshold, mx, invT, u, scratch);
   if (threadIdx.x == 0) out[r] = id;
+}
+
+// ---- Penalties and logprobs (the host sampler's semantics, src/runtime/sampling/sampler.ts) ----
+// Per row r, entries rowStarts[r]..rowStarts[r+1] (CSR; each entry an int triple: token id,
+// outCount = occurrences in the generated tokens, flags) list the row's distinct token ids; flags (bit 0: seen in prompt or output, for the
+// repetition penalty; bit 1: suppressed, e.g. EOS before min_tokens). apply_penalties saves each
+// listed logit in saved[entry] and rewrites it in place in the host's order and float64 arithmetic:
+// repetition (x > 0 ? x / p : x * p), then x - presence - frequency * count, then -inf when suppressed.
+// restore_penalized writes the saved raw logits back, so logprobs describe the model's raw logits.
+#define PEN_SEEN 1
+#define PEN_SUPPRESS 2
+
+extern "C" __global__ void apply_penalties(float* __restrict__ logits, int vocab, const int* __restrict__ rowStarts,
+    const int* __restrict__ entries, const double* __restrict__ rowParams, float* __restrict__ saved) {
+  const int r = blockIdx.x;
+  float* row = logits + (size_t)r * vocab;
+  const double rep = rowParams[3 * r], pres = rowParams[3 * r + 1], freq = rowParams[3 * r + 2];
+  for (int e = rowStarts[r] + threadIdx.x; e < rowStarts[r + 1]; e += blockDim.x) {
+    const int t = entries[3 * e], c = entries[3 * e + 1], flags = entries[3 * e + 2];
+    if (t < 0 || t >= vocab) continue;
+    float x = row[t];
+    saved[e] = x;
+    if (rep != 1.0 && (flags & PEN_SEEN)) x = (float)(x > 0.f ? (double)x / rep : (double)x * rep);
+    if ((pres != 0.0 || freq != 0.0) && c > 0) x = (float)((double)x - pres - freq * (double)c);
+    if (flags & PEN_SUPPRESS) x = NEG_INF;
+    row[t] = x;
+  }
+}
+
+extern "C" __global__ void restore_penalized(float* __restrict__ logits, int vocab, const int* __restrict__ rowStarts,
+    const int* __restrict__ entries, const float* __restrict__ saved) {
+  const int r = blockIdx.x;
+  float* row = logits + (size_t)r * vocab;
+  for (int e = rowStarts[r] + threadIdx.x; e < rowStarts[r + 1]; e += blockDim.x) {
+    const int t = entries[3 * e];
+    if (t >= 0 && t < vocab) row[t] = saved[e];
+  }
+}
+
+__device__ __forceinline__ double block_sum_f64(double v, double* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  double r = lane < nwarps ? scratch[lane] : 0.0;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) r += __shfl_xor_sync(0xffffffffu, r, o);
+  return r;
+}
+
+// (v, i) comes before (bv, bi) in the order "larger value first, then lower id".
+__device__ __forceinline__ bool ranks_before(float v, int i, float bv, int bi) {
+  return v > bv || (v == bv && i < bi);
+}
+
+// The block's first element in that order among those strictly after (pv, pi); id -1 when none.
+__device__ int block_next_top(const float* row, int vocab, float pv, int pi, float* sv, int* si) {
+  float best = NEG_INF;
+  int bi = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = row[i];
+    if (ranks_before(pv, pi, v, i) && ranks_before(v, i, best, bi)) { best = v; bi = i; }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (ranks_before(ov, oi, best, bi)) { best = ov; bi = oi; }
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) { sv[warp] = best; si[warp] = bi; }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < (int)(blockDim.x >> 5) ? sv[lane] : NEG_INF;
+    bi = lane < (int)(blockDim.x >> 5) ? si[lane] : 0x7fffffff;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+      if (ranks_before(ov, oi, best, bi)) { best = ov; bi = oi; }
+    }
+    if (lane == 0) { sv[0] = best; si[0] = bi; }
+  }
+  __syncthreads();
+  const int id = si[0];
+  return id == 0x7fffffff ? -1 : id;
+}
+
+// Logprobs of the raw logits (log-softmax, float64 sum as the host's): for each row with
+// numTop[r] >= 0, the chosen token's logprob and the numTop[r] (<= LOGPROBS_MAX) most likely ids,
+// largest first, ties to the lower id; unused top slots get id -1.
+#define LOGPROBS_MAX 20
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) row_logprobs(const float* __restrict__ logits, int vocab,
+    const int* __restrict__ numTop, const int* __restrict__ chosen, float* __restrict__ chosenLp,
+    int* __restrict__ topIds, float* __restrict__ topLps) {
+  __shared__ float scratch[32];
+  __shared__ double dscratch[32];
+  __shared__ float sv[32];
+  __shared__ int si[32];
+  const int r = blockIdx.x;
+  const int n = numTop[r];
+  if (n < 0) return;
+  const float* row = logits + (size_t)r * vocab;
+  float m = NEG_INF;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) m = fmaxf(m, row[i]);
+  const float mx = block_max(m, scratch);
+  double s = 0.0;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += exp((double)row[i] - (double)mx);
+  const double lse = (double)mx + log(block_sum_f64(s, dscratch));
+  if (threadIdx.x == 0) chosenLp[r] = (float)((double)row[chosen[r]] - lse);
+  float pv = __int_as_float(0x7f800000);
+  int pi = -1;
+  for (int k = 0; k < LOGPROBS_MAX; k++) {
+    int id = -1;
+    if (k < n) id = block_next_top(row, vocab, pv, pi, sv, si);
+    if (threadIdx.x == 0) {
+      topIds[r * LOGPROBS_MAX + k] = id;
+      topLps[r * LOGPROBS_MAX + k] = id >= 0 ? (float)((double)row[id] - lse) : 0.f;
+    }
+    if (id < 0) continue;
+    pv = row[id];
+    pi = id;
+  }
 }
