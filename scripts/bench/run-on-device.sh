@@ -6,6 +6,7 @@
 #   bash scripts/bench/run-on-device.sh issue6   (call 1: 374 s on an H100 on 2026-11-25, ~490 s with HF 1000/1000) the card's ceilings and the HF
 #        peer, eager (hf_peers.py --phase eager, ≤ 250 s: 105 s without its 1000/1000 batch, which needs ~115 s), HF static cache + torch.compile at batch 1
 #        (--phase compile, ≤ 100 s; 42 s on an H100 on 2026-11-25), then Kiln's scenarios (scripts/cuda/run-bench-suite.sh, the rest).
+#   bash scripts/bench/run-on-device.sh all      issue6 and quant in one call (HF eager without its 1000/1000 batch, no per-op profiles)
 #   bash scripts/bench/run-on-device.sh quant    (call 2: 98 s on an H100 on 2026-11-25) ceilings, then
 #        scripts/bench/run-quant.sh: bf16/fp8/int8_wo/int4_wo/fp8-KV engines and the per-op profile.
 # Writes to $OUT: $CARD-device-MODE.json (card, driver, CUDA, dates, phase times), $CARD-hf-peers.json,
@@ -39,9 +40,14 @@ case "$MODE" in
     phase hf-eager 250 bash -o pipefail -c "$HF --phase eager --budget_s 230 --out $OUT/$CARD-hf-peers.json $NOWARN"
     phase hf-compile 100 bash -o pipefail -c "$HF --phase compile --budget_s 90 --out $OUT/$CARD-hf-compile.json $NOWARN"
     phase kiln 600 bash scripts/cuda/run-bench-suite.sh ;;
+  all)  # issue6 and quant in one call (~500 s): shorter HF eager budget (no 1000/1000 batch), no per-op profiles
+    phase hf-eager 115 bash -o pipefail -c "$HF --phase eager --budget_s 100 --out $OUT/$CARD-hf-peers.json $NOWARN"
+    phase hf-compile 70 bash -o pipefail -c "$HF --phase compile --budget_s 60 --out $OUT/$CARD-hf-compile.json $NOWARN"
+    phase kiln 270 env SUITE_DECODE_AB=1 bash scripts/cuda/run-bench-suite.sh
+    phase quant 200 env QUANT_PROFILE=0 bash scripts/bench/run-quant.sh ;;
   quant)
     phase ceilings 40 bash -o pipefail -c "$HF --phase ceilings --out $OUT/$CARD-ceilings.json $NOWARN"
     phase quant 600 bash scripts/bench/run-quant.sh ;;
-  *) echo "usage: run-on-device.sh issue6|quant"; exit 2 ;;
+  *) echo "usage: run-on-device.sh issue6|quant|all"; exit 2 ;;
 esac
 date -u

@@ -44,10 +44,10 @@ function attempt(name: string, fn: () => CheckResult): CheckResult {
   }
 }
 
-/** Runs `fn` with the v1 decode kernel selected (KILN_DECODE_KERNEL=v1), restoring the setting after. */
-function withDecodeV1<T>(fn: () => T): T {
+/** Runs `fn` with one decode kernel forced (KILN_DECODE_KERNEL), restoring the setting after. */
+function withDecode<T>(kernel: 'v1' | 'v2', fn: () => T): T {
   const before = process.env.KILN_DECODE_KERNEL;
-  process.env.KILN_DECODE_KERNEL = 'v1';
+  process.env.KILN_DECODE_KERNEL = kernel;
   try {
     return fn();
   } finally {
@@ -56,6 +56,7 @@ function withDecodeV1<T>(fn: () => T): T {
   }
 }
 const v1 = (r: CheckResult): CheckResult => ({ ...r, name: `[v1] ${r.name}` });
+const v2 = (r: CheckResult): CheckResult => ({ ...r, name: `[v2] ${r.name}` });
 
 function copyBandwidth(device: CudaDevice, arena: Arena): { bytes: number; ms: number; gbps: number } {
   const bytes = 1 << 30;
@@ -93,14 +94,16 @@ function main(): void {
     attempt('rope default', () => checkRopeKv(ctx, { type: 'default' })),
     attempt('rope linear', () => checkRopeKv(ctx, { type: 'linear', factor: 4 })),
     attempt('rope llama3', () => checkRopeKv(ctx, LLAMA3_SCALING)),
-    attempt('attention_decode', () => checkDecode(ctx)),
-    attempt('attention_decode timing', () => timeDecode(ctx, 64, 4096)),
-    attempt('attention_decode timing', () => timeDecode(ctx, 8, 32768)),
-    // The Llama-3-8B bench's decode shapes (batch 1 at 128 and 2048 context, batch 256 at 192), then the v1 kernel at the same shapes.
-    attempt('attention_decode timing', () => timeDecode(ctx, 1, 128)),
-    attempt('attention_decode timing', () => timeDecode(ctx, 1, 2048)),
-    attempt('attention_decode timing', () => timeDecode(ctx, 256, 192)),
-    ...withDecodeV1(() => [
+    // Both decode kernels (ops.decodeKernel picks one by batch): correctness, then the Llama-3-8B bench's decode shapes.
+    ...withDecode('v2', () => [
+      attempt('attention_decode v2', () => v2(checkDecode(ctx))),
+      attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 64, 4096))),
+      attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 8, 32768))),
+      attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 1, 128))),
+      attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 1, 2048))),
+      attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 256, 192))),
+    ]),
+    ...withDecode('v1', () => [
       attempt('attention_decode v1', () => v1(checkDecode(ctx))),
       attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 64, 4096))),
       attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 1, 128))),

@@ -21,25 +21,34 @@ async function main(): Promise<number> {
   const log = (l: string): void => { process.stdout.write(`${l}\n`); };
   log(`${info.name} (${info.arch}, ${info.numSms} SMs), driver ${info.driverVersion}, ${new Date().toISOString()}`);
   const rowsOut: Row[] = [];
+  // Rewritten after every stage, so a device call that times out keeps the rows that finished.
+  const save = (): string => {
+    const md = [`## Whole-model checks: ${info.name} (${info.arch}), ${new Date().toISOString()}`, '',
+      '| check | pass | detail |', '| --- | --- | --- |',
+      ...rowsOut.map((r) => `| ${r.check} | ${r.pass ? 'yes' : '**no**'} | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`)].join('\n');
+    writeFileSync(join(outDir, 'model-check.md'), `${md}\n`);
+    writeFileSync(join(outDir, 'model-check.json'), JSON.stringify({ device: info, rows: rowsOut }, null, 1));
+    return md;
+  };
+  const stage = async (rows: Promise<Row[]> | Row[]): Promise<void> => {
+    rowsOut.push(...await rows);
+    save();
+  };
   const only = process.env['KILN_CHECKS'] ?? 'fixtures,llama8b,tp,dtypes,quant';
-  if (only.includes('fixtures')) rowsOut.push(...await checkFixtures(join(work, 'fixtures'), log));
-  if (only.includes('fixtures') || only.includes('runtime')) rowsOut.push(...await checkRuntime(join(work, 'fixtures'), log));
-  if (only.includes('tp')) rowsOut.push(...await checkTp1Nccl(join(work, 'tp'), log));
+  if (only.includes('fixtures')) await stage(checkFixtures(join(work, 'fixtures'), log));
+  if (only.includes('fixtures') || only.includes('runtime')) await stage(checkRuntime(join(work, 'fixtures'), log));
+  if (only.includes('tp')) await stage(checkTp1Nccl(join(work, 'tp'), log));
   const hf = process.env['KILN_HF8B_DIR'];
   if (hf && only.includes('llama8b')) {
     try {
-      rowsOut.push(...await checkLlama8b(hf, join(work, 'llama8b'), log));
+      await stage(checkLlama8b(hf, join(work, 'llama8b'), log));
     } catch (e) {
-      rowsOut.push({ check: 'llama3-8b-shaped', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) });
+      await stage([{ check: 'llama3-8b-shaped', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) }]);
     }
   }
-  if (only.includes('dtypes')) rowsOut.push(...await checkModelDtypes(join(work, 'dtypes'), log));
-  if (only.includes('quant')) rowsOut.push(...await checkQuantModels(join(work, 'quant'), hf, log).catch((e: unknown) => [{ check: 'quantized engines', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) }]));
-  const md = [`## Whole-model checks: ${info.name} (${info.arch}), ${new Date().toISOString()}`, '',
-    '| check | pass | detail |', '| --- | --- | --- |',
-    ...rowsOut.map((r) => `| ${r.check} | ${r.pass ? 'yes' : '**no**'} | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`)].join('\n');
-  writeFileSync(join(outDir, 'model-check.md'), `${md}\n`);
-  writeFileSync(join(outDir, 'model-check.json'), JSON.stringify({ device: info, rows: rowsOut }, null, 1));
+  if (only.includes('dtypes')) await stage(checkModelDtypes(join(work, 'dtypes'), log));
+  if (only.includes('quant')) await stage(checkQuantModels(join(work, 'quant'), hf, log).catch((e: unknown) => [{ check: 'quantized engines', pass: false, detail: `threw: ${(e as Error).stack ?? String(e)}`.slice(0, 1500) }]));
+  const md = save();
   log(md);
   return rowsOut.every((r) => r.pass) ? 0 : 1;
 }

@@ -77,9 +77,20 @@ export function decodeSplitsV2(numSeqs: number, numKvHeads: number): number {
   return Math.min(V2_MAX_SPLITS, Math.max(1, Math.ceil(V2_TARGET_BLOCKS / (Math.max(1, numSeqs) * numKvHeads))));
 }
 
-/** Which decode kernel runs: 'v2' (one pass, online softmax, adaptive splits; the default) or 'v1' (KILN_DECODE_KERNEL=v1). */
-export function decodeKernel(): 'v1' | 'v2' {
-  return process.env['KILN_DECODE_KERNEL'] === 'v1' ? 'v1' : 'v2';
+/** Largest numSeqs × numKvHeads that runs the v2 decode kernel by default (see decodeKernel). */
+export const V2_MAX_BLOCKS_WITHOUT_SPLITS = 64;
+
+/**
+ * Which decode kernel runs. v2 (one pass, online softmax, adaptive splits) was faster at batch 1 on
+ * an H100 (128 context: 0.0277 vs 0.0372 ms; 2048: 0.0243 vs 0.0292 ms) and v1 (fixed 256-token
+ * splits, two passes) at large batches (256 × 192: 0.1532 vs 0.1656 ms; 64 × 4096: 0.6135 vs
+ * 0.9131 ms), docs/cuda-checks.md run 4. So v2 runs while the batch alone cannot fill the GPU
+ * (numSeqs × numKvHeads ≤ 64 blocks), v1 otherwise; KILN_DECODE_KERNEL=v1|v2 forces one.
+ */
+export function decodeKernel(numSeqs = 1, numKvHeads = 1): 'v1' | 'v2' {
+  const forced = process.env['KILN_DECODE_KERNEL'];
+  if (forced === 'v1' || forced === 'v2') return forced;
+  return numSeqs * numKvHeads <= V2_MAX_BLOCKS_WITHOUT_SPLITS ? 'v2' : 'v1';
 }
 
 /** Floats needed for decode's partial outputs and for its max/sum arrays (enough for either kernel). */
@@ -93,7 +104,7 @@ export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: 
 export function attentionDecode(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
   meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number, scales: KvScales = UNIT_SCALES): void {
   const { numHeads, numKvHeads, headDim } = ks.shapes;
-  const v2 = decodeKernel() === 'v2';
+  const v2 = decodeKernel(meta.numSeqs, numKvHeads) === 'v2';
   const splits = v2 ? decodeSplitsV2(meta.numSeqs, numKvHeads) : decodeSplits(maxContext);
   const common = [arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
     arg.i32(meta.maxBlocksPerSeq), arg.ptr(meta.contextLens), arg.f32(scale), arg.ptr(scratch.out), arg.ptr(scratch.max),

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every CUDA correctness check in one device call (after `scripts/cuda/bundle.sh` and
+# `scripts/cuda/bundle-model-check.sh` here): the kernel checks (scripts/cuda/check.ts: each kernel
+# vs the CPU reference, fp16 + fp8 KV, quantized GEMMs, GPU sampling with penalties/logprobs, decode
+# kernel v1/v2 timings) and the whole-model checks (scripts/cuda/model-check.ts; KILN_CHECKS picks
+# the stages, default fixtures,dtypes,tp,quant). Each phase runs under `timeout`, capped by what is
+# left of BUDGET seconds (default 560), and writes its report as it goes.
+# Carry: .device/node.xz .device/env.sh .device/cuda/check.mjs .device/cuda/model-check.mjs
+#        .device/cuda/kiln.mjs .device/cuda/cuda node_modules/koffi node_modules/@koromix
+# Writes to $OUT: nvidia-smi.txt, check.log, cuda-report.{json,md}, model-check.{log,md,json}.
+set -uo pipefail
+source .device/env.sh
+export KILN_KERNEL_DIR=src/backends/cuda/kernels KILN_WORK=/tmp/kiln-work
+DEADLINE=$(( $(date +%s) + ${BUDGET:-560} ))
+cap() { local left=$(( DEADLINE - $(date +%s) - 5 )); (( left < 10 )) && echo 1 && return; echo $(( $1 < left ? $1 : left )); }
+nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/nvidia-smi.txt"
+node --version; date -u
+rc=0
+timeout "$(cap ${CHECK_S:-240})" node .device/cuda/check.mjs > "$OUT/check.log" 2>&1 || rc=1
+grep -c '^PASS' "$OUT/check.log"; grep '^FAIL' "$OUT/check.log" | head -20
+date -u
+KILN_CHECKS="${KILN_CHECKS:-fixtures,dtypes,tp,quant}" timeout "$(cap 400)" node .device/cuda/model-check.mjs > "$OUT/model-check.log" 2>&1 || rc=1
+grep -E '\| (yes|\*\*no\*\*) \|' "$OUT/model-check.md" | cut -c1-220
+date -u
+exit $rc
