@@ -96,8 +96,10 @@ export function loadRun(dir: string, prefix: string): RunData {
     const r = read<BenchReport>(`quant-${q}-latency.json`);
     if (r) quantLatency[q] = r;
   }
-  const device = read<DeviceMeta>('device-issue6.json') ?? read<DeviceMeta>('device.json');
-  const quantDevice = read<DeviceMeta>('device-quant.json');
+  // `run-on-device.sh all` runs both in one call and writes one metadata file for both.
+  const both = read<DeviceMeta>('device-all.json');
+  const device = read<DeviceMeta>('device-issue6.json') ?? read<DeviceMeta>('device.json') ?? both;
+  const quantDevice = read<DeviceMeta>('device-quant.json') ?? both;
   const hfCompile = read<HfReport>('hf-compile.json');
   const fp8Throughput = read<BenchReport>('quant-fp8-throughput-128-128.json');
   const profile = read<ProfileReport>('profile-ops.json');
