@@ -8,10 +8,10 @@
  * Alignment: K % 16 == 0 (fp8 leading dims must be 16-byte multiples) and N a multiple of 16 bytes
  * of the output type (`canFp8Gemm`).
  */
-import { checkLt } from './bindings/native.js';
 import { LT } from './bindings/prototypes.js';
 import type { Stream } from './device.js';
 import type { CublasLtHandle, GemmAlgo, GemmOperand } from './gemm.js';
+import { LtMatmul, ptrOf, u64 } from './lt-plan.js';
 
 /**
  * Enum values not in bindings/prototypes.ts: cudaDataType_t CUDA_R_8F_E4M3 = 28
@@ -41,41 +41,17 @@ export function fp8GemmUnsupported(n: number, k: number, out: Fp8OutDtype = 'bfl
   return undefined;
 }
 
-const i32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
-const u64 = (v: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
-const ptrOf = (x: GemmOperand): number => (typeof x === 'number' ? x : x.ptr);
-
 /** The descriptors of one FP8 GEMM shape. Owns them; `dispose()` frees them. */
 export class Fp8GemmPlan {
-  private disposed = false;
-  private readonly desc: unknown;
-  private readonly layouts: unknown[];
-  private readonly alpha = new Float32Array([1]);
-  private readonly beta = new Float32Array([0]);
+  private readonly mm: LtMatmul;
   /** Scale pointers currently set on the descriptor (0: none, i.e. 1.0). */
   private scalePtrs = [0, 0];
-  constructor(private readonly h: CublasLtHandle, readonly shape: Fp8GemmShape) {
-    const { lt } = h;
-    const d: unknown[] = [null];
-    checkLt(lt.cublasLtMatmulDescCreate(d, LT.COMPUTE_32F, LT.CUDA_R_32F), 'cublasLtMatmulDescCreate');
-    this.desc = d[0];
-    this.setDesc(LT.DESC_TRANSA, i32(LT.OP_T));
-    this.setDesc(LT.DESC_TRANSB, i32(LT.OP_N));
-    const { m, n, k } = shape;
-    const out = OUT_TYPE[shape.out];
-    const types = [FP8_LT.CUDA_R_8F_E4M3, FP8_LT.CUDA_R_8F_E4M3, out];
-    this.layouts = [[k, n, k], [k, m, k], [n, m, n]].map(([rows, cols, ld], i) => {
-      const l: unknown[] = [null];
-      checkLt(lt.cublasLtMatrixLayoutCreate(l, types[i], rows, cols, ld), 'cublasLtMatrixLayoutCreate');
-      return l[0];
-    });
-  }
-  private setDesc(attr: number, value: Buffer): void {
-    checkLt(this.h.lt.cublasLtMatmulDescSetAttribute(this.desc, attr, value, value.length), 'cublasLtMatmulDescSetAttribute');
+  constructor(h: CublasLtHandle, readonly shape: Fp8GemmShape) {
+    this.mm = new LtMatmul(h, shape.m, shape.n, shape.k, [FP8_LT.CUDA_R_8F_E4M3, FP8_LT.CUDA_R_8F_E4M3, OUT_TYPE[shape.out]]);
   }
   private setScales(wScale: number, aScale: number): void {
-    if (wScale !== this.scalePtrs[0]) this.setDesc(FP8_LT.DESC_A_SCALE_POINTER, u64(wScale));
-    if (aScale !== this.scalePtrs[1]) this.setDesc(FP8_LT.DESC_B_SCALE_POINTER, u64(aScale));
+    if (wScale !== this.scalePtrs[0]) this.mm.set(FP8_LT.DESC_A_SCALE_POINTER, u64(wScale));
+    if (aScale !== this.scalePtrs[1]) this.mm.set(FP8_LT.DESC_B_SCALE_POINTER, u64(aScale));
     this.scalePtrs = [wScale, aScale];
   }
   /**
@@ -83,26 +59,8 @@ export class Fp8GemmPlan {
    * (some kernels differ when scales are present); pass true when `run` will pass scales.
    */
   candidates(count = 8, scaled = false): GemmAlgo[] {
-    const { lt } = this.h;
     this.setScales(scaled ? 256 : 0, scaled ? 256 : 0);
-    const pref: unknown[] = [null];
-    checkLt(lt.cublasLtMatmulPreferenceCreate(pref), 'cublasLtMatmulPreferenceCreate');
-    try {
-      const ws = u64(this.h.workspace.bytes);
-      checkLt(lt.cublasLtMatmulPreferenceSetAttribute(pref[0], LT.PREF_MAX_WORKSPACE_BYTES, ws, 8), 'cublasLtMatmulPreferenceSetAttribute');
-      const results = Buffer.alloc(LT.HEURISTIC_RESULT_BYTES * count);
-      const returned = [0];
-      const [a, b, c] = this.layouts;
-      checkLt(lt.cublasLtMatmulAlgoGetHeuristic(this.h.handle, this.desc, a, b, c, c, pref[0], count, results, returned), 'cublasLtMatmulAlgoGetHeuristic');
-      const out: GemmAlgo[] = [];
-      for (let i = 0; i < returned[0]!; i++) {
-        const r = results.subarray(i * LT.HEURISTIC_RESULT_BYTES, (i + 1) * LT.HEURISTIC_RESULT_BYTES);
-        out.push({ algo: Buffer.from(r.subarray(0, LT.ALGO_BYTES)), workspaceBytes: Number(r.readBigUInt64LE(64)), wavesCount: r.readFloatLE(76) });
-      }
-      return out;
-    } finally {
-      checkLt(lt.cublasLtMatmulPreferenceDestroy(pref[0]), 'cublasLtMatmulPreferenceDestroy');
-    }
+    return this.mm.candidates(count);
   }
   /**
    * Enqueues D = (A·Wᵀ)·aScale·wScale. `a` fp8 [M, K], `w` fp8 [N, K], `d` [M, N] of `shape.out`;
@@ -110,16 +68,9 @@ export class Fp8GemmPlan {
    */
   run(stream: Stream | null, algo: GemmAlgo, a: GemmOperand, w: GemmOperand, d: GemmOperand, wScale: GemmOperand | 0, aScale: GemmOperand | 0): void {
     this.setScales(wScale === 0 ? 0 : ptrOf(wScale), aScale === 0 ? 0 : ptrOf(aScale));
-    const [la, lb, lc] = this.layouts;
-    const { lt, handle, workspace } = this.h;
-    const status = lt.cublasLtMatmul(handle, this.desc, this.alpha, ptrOf(w), la, ptrOf(a), lb, this.beta, ptrOf(d), lc, ptrOf(d), lc,
-      algo.algo, workspace.ptr, workspace.bytes, stream?.handle ?? null);
-    checkLt(status, 'cublasLtMatmul (fp8)');
+    this.mm.run(stream, algo, w, a, d, 'cublasLtMatmul (fp8)');
   }
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const l of this.layouts) checkLt(this.h.lt.cublasLtMatrixLayoutDestroy(l), 'cublasLtMatrixLayoutDestroy');
-    checkLt(this.h.lt.cublasLtMatmulDescDestroy(this.desc), 'cublasLtMatmulDescDestroy');
+    this.mm.dispose();
   }
 }

@@ -6,6 +6,7 @@
 import { checkLt, loadCublasLt, type CublasLtApi } from './bindings/native.js';
 import { LT } from './bindings/prototypes.js';
 import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
+import { i32, LtMatmul, ptrOf, u64 } from './lt-plan.js';
 
 /** The 16-bit type of A, B, bias (and D unless outF32). */
 export type GemmDtype = 'bfloat16' | 'float16';
@@ -35,7 +36,6 @@ export interface GemmShape {
 
 /** A device buffer or a raw device address inside one (e.g. an arena slot). */
 export type GemmOperand = DeviceBuffer | number;
-const ptrOf = (x: GemmOperand): number => (typeof x === 'number' ? x : x.ptr);
 
 /** A cuBLASLt handle and the workspace its matmuls may use. */
 export class CublasLtHandle {
@@ -68,62 +68,22 @@ export interface GemmAlgo {
   readonly wavesCount: number;
 }
 
-const i32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; };
-const u64 = (v: number | bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
-
 /** The descriptors of one GEMM shape. Owns them; `dispose()` frees them. */
 export class GemmPlan {
-  private disposed = false;
-  private readonly desc: unknown;
-  private readonly layouts: unknown[];
-  private readonly alpha = new Float32Array([1]);
-  private readonly beta = new Float32Array([0]);
+  private readonly mm: LtMatmul;
   private biasPtr = -1;
-  constructor(private readonly h: CublasLtHandle, readonly shape: GemmShape) {
-    const { lt } = h;
-    const d: unknown[] = [null];
-    checkLt(lt.cublasLtMatmulDescCreate(d, LT.COMPUTE_32F, LT.CUDA_R_32F), 'cublasLtMatmulDescCreate');
-    this.desc = d[0];
-    this.setDesc(LT.DESC_TRANSA, i32(LT.OP_T));
-    this.setDesc(LT.DESC_TRANSB, i32(LT.OP_N));
-    this.setDesc(LT.DESC_EPILOGUE, i32(EPILOGUES[shape.epilogue]));
-    const { m, n, k } = shape;
+  constructor(h: CublasLtHandle, readonly shape: GemmShape) {
     const dt = cudaDataType(shape.dtype ?? 'bfloat16');
-    const types = [dt, dt, shape.outF32 ? LT.CUDA_R_32F : dt];
-    this.layouts = [[k, n, k], [k, m, k], [n, m, n]].map(([rows, cols, ld], i) => {
-      const l: unknown[] = [null];
-      checkLt(lt.cublasLtMatrixLayoutCreate(l, types[i], rows, cols, ld), 'cublasLtMatrixLayoutCreate');
-      return l[0];
-    });
-  }
-  private setDesc(attr: number, value: Buffer): void {
-    checkLt(this.h.lt.cublasLtMatmulDescSetAttribute(this.desc, attr, value, value.length), 'cublasLtMatmulDescSetAttribute');
+    this.mm = new LtMatmul(h, shape.m, shape.n, shape.k, [dt, dt, shape.outF32 ? LT.CUDA_R_32F : dt]);
+    this.mm.set(LT.DESC_EPILOGUE, i32(EPILOGUES[shape.epilogue]));
   }
   /** Up to `count` (≤ 8) candidates, best first by cuBLASLt's heuristic. */
   candidates(count = 8, biasPtr = 0): GemmAlgo[] {
-    const { lt } = this.h;
     if (this.shape.epilogue.endsWith('bias')) {
-      this.setDesc(LT.DESC_BIAS_POINTER, u64(biasPtr || 256));
+      this.mm.set(LT.DESC_BIAS_POINTER, u64(biasPtr || 256));
       this.biasPtr = biasPtr || 256;
     }
-    const pref: unknown[] = [null];
-    checkLt(lt.cublasLtMatmulPreferenceCreate(pref), 'cublasLtMatmulPreferenceCreate');
-    try {
-      const ws = u64(this.h.workspace.bytes);
-      checkLt(lt.cublasLtMatmulPreferenceSetAttribute(pref[0], LT.PREF_MAX_WORKSPACE_BYTES, ws, 8), 'cublasLtMatmulPreferenceSetAttribute');
-      const results = Buffer.alloc(LT.HEURISTIC_RESULT_BYTES * count);
-      const returned = [0];
-      const [a, b, c] = this.layouts;
-      checkLt(lt.cublasLtMatmulAlgoGetHeuristic(this.h.handle, this.desc, a, b, c, c, pref[0], count, results, returned), 'cublasLtMatmulAlgoGetHeuristic');
-      const out: GemmAlgo[] = [];
-      for (let i = 0; i < returned[0]!; i++) {
-        const r = results.subarray(i * LT.HEURISTIC_RESULT_BYTES, (i + 1) * LT.HEURISTIC_RESULT_BYTES);
-        out.push({ algo: Buffer.from(r.subarray(0, LT.ALGO_BYTES)), workspaceBytes: Number(r.readBigUInt64LE(64)), wavesCount: r.readFloatLE(76) });
-      }
-      return out;
-    } finally {
-      checkLt(lt.cublasLtMatmulPreferenceDestroy(pref[0]), 'cublasLtMatmulPreferenceDestroy');
-    }
+    return this.mm.candidates(count);
   }
   /** Enqueues D = A·Bᵀ (+bias, act). `a` [M,K], `b` [N,K], `d` [M,N] in the plan's dtype; `bias` [N] for *_bias. */
   run(stream: Stream | null, algo: GemmAlgo, a: GemmOperand, b: GemmOperand, d: GemmOperand, bias?: GemmOperand): void {
@@ -131,21 +91,14 @@ export class GemmPlan {
       if (bias === undefined) throw new Error(`GEMM epilogue ${this.shape.epilogue} needs a bias buffer`);
       const bp = ptrOf(bias);
       if (bp !== this.biasPtr) {
-        this.setDesc(LT.DESC_BIAS_POINTER, u64(bp));
+        this.mm.set(LT.DESC_BIAS_POINTER, u64(bp));
         this.biasPtr = bp;
       }
     }
-    const [la, lb, lc] = this.layouts;
-    const { lt, handle, workspace } = this.h;
-    const status = lt.cublasLtMatmul(handle, this.desc, this.alpha, ptrOf(b), la, ptrOf(a), lb, this.beta, ptrOf(d), lc, ptrOf(d), lc,
-      algo.algo, workspace.ptr, workspace.bytes, stream?.handle ?? null);
-    checkLt(status, 'cublasLtMatmul');
+    this.mm.run(stream, algo, b, a, d, 'cublasLtMatmul');
   }
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const l of this.layouts) checkLt(this.h.lt.cublasLtMatrixLayoutDestroy(l), 'cublasLtMatrixLayoutDestroy');
-    checkLt(this.h.lt.cublasLtMatmulDescDestroy(this.desc), 'cublasLtMatmulDescDestroy');
+    this.mm.dispose();
   }
 }
 
