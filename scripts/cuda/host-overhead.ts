@@ -6,8 +6,10 @@
  * `sync` / `async` modes: the device path with a simulated GPU step of KILN_SIM_GPU_MS (default 7.7,
  * the H100's batch-1 Llama-3-8B decode step): `sync` blocks for it inside runAndSample (as
  * cuStreamSynchronize does), `async` offers enqueueAndSample and polls the clock between event-loop
- * turns (as the CUDA context polls its event), so the Executor's output work overlaps the "GPU".
- * Usage: npx tsx scripts/cuda/host-overhead.ts device|logits|sync|async [N] [TOKENIZER_DIR] (node --cpu-prof for a profile).
+ * turns (as the CUDA context polls its event), so the Executor's output work overlaps the "GPU";
+ * `async` runs with speculative scheduling off (KILN_ASYNC_SCHEDULING=0), `spec` with it on: step
+ * N+1 is scheduled and its inputs built while step N runs, too.
+ * Usage: npx tsx scripts/cuda/host-overhead.ts device|logits|sync|async|spec [N] [TOKENIZER_DIR] (node --cpu-prof for a profile).
  */
 import type { ExecutionContext, HostTensor, PendingStep, RowSampling, SampledStep, StepInputs } from '../../src/backends/types.js';
 import { Executor } from '../../src/runtime/executor/executor.js';
@@ -35,22 +37,28 @@ const ctx: ExecutionContext = {
   memoryUsage: () => ({ weights: 0, kvCache: 0, activations: 0 }),
   dispose: () => undefined,
 };
+/** The "GPU" idles from a step's completion (seen by the poll) to the next enqueue: the host's critical path. */
+let doneAt = 0, gapSum = 0, gaps = 0;
 const gpuMs = Number(process.env['KILN_SIM_GPU_MS'] ?? 7.7);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const ids = (sampling: readonly RowSampling[]): SampledStep => ({ tokenIds: Int32Array.from(sampling, (_, i) => id(i)) });
-if (mode === 'sync' || mode === 'async') {
+const simulated = mode === 'sync' || mode === 'async' || mode === 'spec';
+if (mode === 'async') process.env['KILN_ASYNC_SCHEDULING'] = '0';
+if (simulated) {
   Object.assign(ctx, { sampleOnDevice: true, runAndSample: (_s: StepInputs, sampling: readonly RowSampling[]): SampledStep => {
     steps++;
     Atomics.wait(sleeper, 0, 0, gpuMs);
     return ids(sampling);
   } });
 }
-if (mode === 'async') {
+if (mode === 'async' || mode === 'spec') {
   Object.assign(ctx, { enqueueAndSample: (_s: StepInputs, sampling: readonly RowSampling[]): PendingStep<SampledStep> => {
     steps++;
+    const now = performance.now();
+    if (doneAt > 0) { gapSum += now - doneAt; gaps++; }
     const out = ids(sampling);
-    const end = performance.now() + gpuMs;
-    return { done: () => new Promise((resolve) => { const poll = (): void => { if (performance.now() >= end) resolve(out); else setImmediate(poll); }; poll(); }) };
+    const end = now + gpuMs;
+    return { done: () => new Promise((resolve) => { const poll = (): void => { if (performance.now() >= end) { doneAt = performance.now(); resolve(out); } else setImmediate(poll); }; poll(); }) };
   } });
 }
 const tok = loadTokenizer(dir);
@@ -59,6 +67,9 @@ const reqs = Array.from({ length: numRequests }, (_, r) => ({ promptTokenIds: Ar
 const t0 = performance.now();
 await ex.generate(reqs);
 const ms = performance.now() - t0;
-const sim = mode === 'sync' || mode === 'async' ? ` (simulated GPU ${gpuMs} ms/step: ${(ms / steps - gpuMs).toFixed(2)} ms of host time per step not hidden)` : '';
+const spec = ex.stats().speculation;
+const hits = spec && (spec.numHits > 0 || spec.numMisses > 0) ? `; speculation hits ${spec.numHits}, misses ${spec.numMisses}` : '';
+const gap = gaps > 0 ? `; GPU idle between steps ${(gapSum / gaps).toFixed(3)} ms mean` : '';
+const sim = simulated ? ` (simulated GPU ${gpuMs} ms/step: ${(ms / steps - gpuMs).toFixed(2)} ms of host time per step not hidden${gap}${hits})` : '';
 console.log(`${mode}: ${numRequests} x 128/128 in ${ms.toFixed(0)} ms of host time, ${steps} steps, ${((numRequests * 128) / (ms / 1000)).toFixed(0)} output tok/s ceiling${sim}`);
 ex.close();

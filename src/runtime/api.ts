@@ -111,4 +111,10 @@ export interface ExecutorStats {
   readonly numSteps: number;
   readonly numPromptTokens: number;
   readonly numGeneratedTokens: number;
+  /**
+   * Speculative scheduling (async steps): steps enqueued as prepared while the previous one ran
+   * (hits), and speculations undone (misses: a sequence ended otherwise than predicted, or a
+   * submit/cancel came in while the step ran). Absent where the executor does not speculate.
+   */
+  readonly speculation?: { readonly numHits: number; readonly numMisses: number };
 }

@@ -11,10 +11,14 @@
  * stream pushes, request results) runs while the device computes; what decides scheduling (the
  * token, EOS/stop ids, max length, stop strings) is applied before N+1 is scheduled. The wait
  * for the device never blocks the event loop. Contexts without it run each step synchronously.
+ *
+ * Speculative scheduling (async contexts; KILN_ASYNC_SCHEDULING=0 turns it off): while step N
+ * runs, step N+1 is scheduled and its inputs built assuming every sampled sequence continues
+ * (speculation.ts); when N's tokens confirm it, N+1 is enqueued without scheduling or building.
  */
 import { performance } from 'node:perf_hooks';
 import { RequestError } from '../../errors/index.js';
-import type { ExecutionContext, RowSampling } from '../../backends/types.js';
+import type { ExecutionContext, RowSampling, StepInputs } from '../../backends/types.js';
 import type { TextTokenizer } from '../../tokenizer/types.js';
 import type { ExecutorStats, GenerateRequest, RequestDelta, RequestResult } from '../api.js';
 import { KVCacheManager } from '../kv-cache/kv-cache-manager.js';
@@ -23,6 +27,7 @@ import type { SchedulerOutput } from '../scheduler/types.js';
 import { createSamplingConfig } from '../sampling/params.js';
 import { randomSeed } from '../sampling/prng.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import { type HostOp, type PreparedStep, type Prediction, type Speculation, confirm, discard, isHit, rollback, speculate } from './speculation.js';
 import { BeamRequest } from './beam-request.js';
 import { DeltaStream } from './delta-stream.js';
 import { type ActiveRequest, type RequestInfo, SamplingRequest, type SeqHost } from './request.js';
@@ -71,6 +76,16 @@ export class Executor {
   private readonly asyncSteps: boolean;
   /** Output work queued by requests (SeqHost.output), run in order by flushOutputs(). */
   private readonly outputs: (() => void)[] = [];
+  /** Schedule step N+1 while step N runs (async steps only; KILN_ASYNC_SCHEDULING=0 turns it off). */
+  private readonly speculative: boolean;
+  /** The speculation made for the step after the one in flight (undone by any submit, cancel or error). */
+  private spec: Speculation | null = null;
+  /** While a speculated step's tokens are delivered: the scheduler calls, recorded instead of applied. */
+  private recording: HostOp[] | null = null;
+  /** A confirmed speculation: the next step, ready to enqueue. */
+  private ready: PreparedStep | null = null;
+  private numSpecHits = 0;
+  private numSpecMisses = 0;
 
   constructor(private readonly options: ExecutorOptions) {
     this.kv = new KVCacheManager(options.kv.numBlocks, options.kv.tokensPerBlock, options.kv.enablePrefixCaching ?? true);
@@ -79,13 +94,16 @@ export class Executor {
     this.deviceSampling = ctx.sampleOnDevice === true && process.env['KILN_HOST_SAMPLING'] !== '1';
     this.deviceExtras = this.deviceSampling && ctx.sampleExtrasOnDevice === true;
     this.asyncSteps = this.deviceSampling && typeof ctx.enqueueAndSample === 'function' && process.env['KILN_SYNC_STEPS'] !== '1';
+    this.speculative = this.asyncSteps && process.env['KILN_ASYNC_SCHEDULING'] !== '0';
     this.host = {
       fork: (parent, owner) => this.forkSeq(parent, owner),
       append: (seqId, tokenId) => {
-        this.scheduler.appendToken(seqId, tokenId);
+        if (this.recording) this.recording.push({ op: 'append', seqId, tokenId });
+        else this.scheduler.appendToken(seqId, tokenId);
       },
       release: (seqId) => {
-        this.scheduler.finish(seqId);
+        if (this.recording) this.recording.push({ op: 'release', seqId });
+        else this.scheduler.finish(seqId);
         this.owners.delete(seqId);
       },
       output: (work) => {
@@ -112,6 +130,7 @@ export class Executor {
   cancel(requestId: string): boolean {
     const req = this.requests.get(requestId);
     if (!req) return false;
+    this.discardSpeculation();
     // Queued output first: the abort's final delta comes after every token already produced.
     this.flushOutputs();
     req.abort('cancelled');
@@ -129,6 +148,7 @@ export class Executor {
       numSteps: this.numSteps,
       numPromptTokens: this.numPromptTokens,
       numGeneratedTokens: this.numGeneratedTokens,
+      speculation: { numHits: this.numSpecHits, numMisses: this.numSpecMisses },
     };
   }
 
@@ -161,6 +181,7 @@ export class Executor {
 
   private start(info: RequestInfo): Submitted {
     const seqId = this.nextSeqId++;
+    this.discardSpeculation();
     const req = info.cfg.beamWidth > 1 ? new BeamRequest(info, this.host, seqId) : new SamplingRequest(info, this.host, seqId);
     this.requests.set(info.id, req);
     this.owners.set(seqId, req);
@@ -173,7 +194,8 @@ export class Executor {
 
   private forkSeq(parentSeqId: number, owner: ActiveRequest): number {
     const id = this.nextSeqId++;
-    this.scheduler.fork(parentSeqId, id);
+    if (this.recording) this.recording.push({ op: 'fork', parentId: parentSeqId, seqId: id });
+    else this.scheduler.fork(parentSeqId, id);
     this.owners.set(id, owner);
     return id;
   }
@@ -186,7 +208,8 @@ export class Executor {
         continue;
       }
       await this.step();
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // A confirmed speculation goes to the device at once (the wait for the step yielded already).
+      if (!this.ready) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.flushOutputs();
   }
@@ -195,32 +218,80 @@ export class Executor {
     let rows;
     let tokens;
     let overlapped = false;
+    const ready = this.ready;
+    this.ready = null;
     try {
-      const out = this.scheduler.schedule();
+      const out = ready?.out ?? this.scheduler.schedule();
       if (out.seqs.length > 0) this.numSteps++;
       // With work pending, an empty step would repeat forever: a scheduler bug, made loud.
       if (out.seqs.length === 0 && out.preempted.length === 0) throw new Error(`internal error: the scheduler made no progress (${this.scheduler.numWaiting} waiting, ${this.scheduler.numRunning} running)`);
       const sampling = this.tryDeviceSampling(out);
       overlapped = sampling !== undefined && this.asyncSteps;
-      if (sampling && overlapped) tokens = (await this.runOverlapped(out, sampling)).tokens;
-      else if (sampling) tokens = runStepSampled(this.options.context, out, sampling).tokens;
-      else rows = runStep(this.options.context, out).logits;
-      this.scheduler.update(out);
+      const inputs = ready?.inputs;
+      if (sampling && overlapped) tokens = (await this.runOverlapped(out, sampling, inputs)).tokens;
+      else if (sampling) tokens = runStepSampled(this.options.context, out, sampling, inputs).tokens;
+      else rows = runStep(this.options.context, out, inputs).logits;
+      // A speculation did this step's update already (see speculation.ts).
+      if (!this.spec) this.scheduler.update(out);
     } catch (err) {
       this.failAll(err);
       return;
     }
+    this.recording = this.spec ? [] : null;
     for (const { seqId, row } of rows ?? []) this.deliver(seqId, (req) => req.onLogits(seqId, row));
     for (const { seqId, tokenId, logprob } of tokens ?? []) this.deliver(seqId, (req) => req.onToken(seqId, tokenId, logprob));
+    try {
+      this.settleSpeculation();
+    } catch (err) {
+      this.failAll(err);
+      return;
+    }
     // An overlapped step's output work runs while the next step computes (or here, when none follows).
     if (!overlapped || !this.scheduler.hasWork()) this.flushOutputs();
   }
 
   /** Enqueues the step, runs the previous step's queued output work while the device computes, then waits (without blocking). */
-  private async runOverlapped(out: SchedulerOutput, sampling: readonly RowSampling[]): Promise<SampledRunnerOutput> {
-    const done = enqueueStepSampled(this.options.context, out, sampling).done();
+  private async runOverlapped(out: SchedulerOutput, sampling: readonly RowSampling[], inputs?: StepInputs): Promise<SampledRunnerOutput> {
+    const done = enqueueStepSampled(this.options.context, out, sampling, inputs).done();
     this.flushOutputs();
+    if (this.speculative) this.spec = speculate(this.scheduler, out, (seqId) => this.predict(seqId)) ?? null;
     return done;
+  }
+
+  /** What step N's token will do to `seqId` as far as is certain before it arrives (see speculation.ts). */
+  private predict(seqId: number): Prediction {
+    const req = this.owners.get(seqId);
+    if (!req || req.done) return 'none';
+    return req.nextTokenEnds(seqId) ? 'release' : 'append';
+  }
+
+  /** After a speculated step's tokens were delivered (recorded): keep the prepared step, or undo and apply for real. */
+  private settleSpeculation(): void {
+    const spec = this.spec;
+    const recorded = this.recording;
+    this.spec = null;
+    this.recording = null;
+    if (!spec || !recorded) return;
+    if (isHit(spec, recorded)) {
+      try {
+        this.ready = confirm(this.scheduler, spec, recorded);
+      } catch (err) {
+        rollback(this.scheduler, spec, recorded); // an internal error: leave the scheduler consistent, then fail loudly
+        throw err;
+      }
+      this.numSpecHits++;
+    } else {
+      rollback(this.scheduler, spec, recorded);
+      this.numSpecMisses++;
+    }
+  }
+
+  /** A submit, cancel or error while a step runs: the scheduler goes back to before the speculation. */
+  private discardSpeculation(): void {
+    if (!this.spec) return;
+    discard(this.scheduler, this.spec);
+    this.spec = null;
+    this.numSpecMisses++;
   }
 
   /** Runs the queued output work in order (work queued meanwhile runs too). */
@@ -259,6 +330,7 @@ export class Executor {
   /** A failed step (backend error) ends every request in flight with finishReason 'error'. */
   private failAll(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
+    this.discardSpeculation();
     this.flushOutputs();
     for (const req of [...this.requests.values()]) {
       req.abort('error', message);

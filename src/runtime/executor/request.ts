@@ -64,6 +64,10 @@ export abstract class ActiveRequest {
   tryRowSampling(_seqId: number, _extras: boolean): RowSampling | undefined {
     return undefined;
   }
+  /** True when `seqId`'s next token certainly ends it, whatever its value (max_tokens reached). */
+  nextTokenEnds(_seqId: number): boolean {
+    return false;
+  }
   /** The token the backend sampled for `seqId` with `tryRowSampling(seqId)`'s settings (and its logprobs when asked). */
   onToken(seqId: number, _tokenId: number, _logprob?: TokenLogprob): void {
     assert.fail(`sequence ${seqId}: onToken without a RowSampling from this request`);
@@ -135,6 +139,11 @@ export class SamplingRequest extends ActiveRequest {
       ...(suppressed.size > 0 ? { suppress: [...suppressed] } : {}),
       ...(c.logprobs !== undefined ? { logprobs: c.logprobs } : {}),
     };
+  }
+
+  override nextTokenEnds(seqId: number): boolean {
+    const s = this.liveSample(seqId);
+    return s !== undefined && s.tokens.length + 1 >= this.info.cfg.maxNewTokens;
   }
 
   override onToken(seqId: number, tokenId: number, logprob?: TokenLogprob): void {

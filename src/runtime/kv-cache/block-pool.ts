@@ -13,6 +13,13 @@ import type { BlockHash } from './block-hash.js';
 
 const NONE = -1;
 
+/** One pool change, as recorded while a journal is open (see `BlockPool.beginJournal`). */
+type Change =
+  | { readonly op: 'allocate'; readonly id: number; readonly hash: BlockHash | null }
+  | { readonly op: 'touch'; readonly id: number; readonly wasFree: boolean; readonly prev: number; readonly next: number }
+  | { readonly op: 'release'; readonly id: number }
+  | { readonly op: 'cache'; readonly id: number; readonly hash: BlockHash };
+
 export class BlockPool {
   readonly numBlocks: number;
   private readonly refs: Int32Array;
@@ -24,6 +31,7 @@ export class BlockPool {
   private queueLength = 0;
   private readonly hashOfBlock: (BlockHash | null)[];
   private readonly blockOfHash = new Map<BlockHash, number>();
+  private journal: Change[] | null = null;
 
   constructor(numBlocks: number) {
     assert.ok(Number.isInteger(numBlocks) && numBlocks > 0, `numBlocks must be a positive integer, got ${numBlocks}`);
@@ -58,6 +66,7 @@ export class BlockPool {
   allocate(): number {
     const id = this.head;
     assert.ok(id !== NONE, 'BlockPool.allocate on an empty pool: callers must check numFree first');
+    this.journal?.push({ op: 'allocate', id, hash: this.hashOfBlock[id] ?? null });
     this.unlink(id);
     this.evictHash(id);
     this.refs[id] = 1;
@@ -66,7 +75,9 @@ export class BlockPool {
 
   /** Adds a reference (prefix hit or fork). A free cached block is revived out of the queue. */
   touch(id: number): void {
-    if (this.refs[id] === 0) this.unlink(id);
+    const wasFree = this.refs[id] === 0;
+    this.journal?.push({ op: 'touch', id, wasFree, prev: this.prev[id] ?? NONE, next: this.next[id] ?? NONE });
+    if (wasFree) this.unlink(id);
     this.refs[id] = (this.refs[id] ?? 0) + 1;
   }
 
@@ -74,6 +85,7 @@ export class BlockPool {
   release(id: number): void {
     const ref = this.refs[id] ?? 0;
     assert.ok(ref > 0, `BlockPool.release of block ${id} whose ref count is ${ref}`);
+    this.journal?.push({ op: 'release', id });
     this.refs[id] = ref - 1;
     if (ref === 1) this.pushTail(id);
   }
@@ -86,8 +98,32 @@ export class BlockPool {
   /** Records that block `id` (full, in use) holds the prefix keyed `hash`. First writer wins. */
   cache(id: number, hash: BlockHash): void {
     if (this.hashOfBlock[id] !== null || this.blockOfHash.has(hash)) return;
+    this.journal?.push({ op: 'cache', id, hash });
     this.hashOfBlock[id] = hash;
     this.blockOfHash.set(hash, id);
+  }
+
+  /**
+   * Starts recording every change so `rollback()` can undo them exactly (ref counts, free-queue
+   * order, prefix-cache keys), for speculative scheduling. One journal at a time; `endJournal()`
+   * keeps the changes.
+   */
+  beginJournal(): void {
+    assert.ok(this.journal === null, 'BlockPool.beginJournal while a journal is open');
+    this.journal = [];
+  }
+
+  /** Keeps the changes made since `beginJournal()` and stops recording. */
+  endJournal(): void {
+    this.journal = null;
+  }
+
+  /** Undoes every change since `beginJournal()`, newest first, and stops recording. */
+  rollback(): void {
+    const journal = this.journal;
+    assert.ok(journal, 'BlockPool.rollback without a journal');
+    this.journal = null;
+    for (let i = journal.length - 1; i >= 0; i--) this.undo(journal[i] as Change);
   }
 
   /** Free-queue contents head to tail (allocation order), for tests and debugging. */
@@ -127,6 +163,39 @@ export class BlockPool {
     }
   }
 
+  /** Reverts one change; the pool is exactly as right after it (later changes are undone already). */
+  private undo(c: Change): void {
+    const { id } = c;
+    if (c.op === 'allocate') {
+      this.refs[id] = 0;
+      this.insertBetween(id, NONE, this.head);
+      if (c.hash !== null) {
+        this.hashOfBlock[id] = c.hash;
+        this.blockOfHash.set(c.hash, id);
+      }
+    } else if (c.op === 'touch') {
+      this.refs[id] = (this.refs[id] ?? 0) - 1;
+      if (c.wasFree) this.insertBetween(id, c.prev, c.next);
+    } else if (c.op === 'release') {
+      if (this.refs[id] === 0) this.unlink(id);
+      this.refs[id] = (this.refs[id] ?? 0) + 1;
+    } else {
+      this.hashOfBlock[id] = null;
+      this.blockOfHash.delete(c.hash);
+    }
+  }
+
+  private insertBetween(id: number, p: number, n: number): void {
+    this.prev[id] = p;
+    this.next[id] = n;
+    if (p === NONE) this.head = id;
+    else this.next[p] = id;
+    if (n === NONE) this.tail = id;
+    else this.prev[n] = id;
+    this.inQueue[id] = 1;
+    this.queueLength++;
+  }
+
   private evictHash(id: number): void {
     const hash = this.hashOfBlock[id];
     if (hash === null || hash === undefined) return;
@@ -135,13 +204,7 @@ export class BlockPool {
   }
 
   private pushTail(id: number): void {
-    this.prev[id] = this.tail;
-    this.next[id] = NONE;
-    if (this.tail === NONE) this.head = id;
-    else this.next[this.tail] = id;
-    this.tail = id;
-    this.inQueue[id] = 1;
-    this.queueLength++;
+    this.insertBetween(id, this.tail, NONE);
   }
 
   private unlink(id: number): void {

@@ -52,6 +52,8 @@ export class KVCacheManager {
   private readonly seqs = new Map<number, SeqBlocks>();
   private numLookups = 0;
   private numHits = 0;
+  /** While a journal is open: each touched sequence's entry before its first change (null: absent), and the counters. */
+  private saved: { readonly seqs: Map<number, SeqBlocks | null>; readonly numLookups: number; readonly numHits: number } | null = null;
 
   constructor(numBlocks: number, tokensPerBlock = DEFAULT_TOKENS_PER_BLOCK, private readonly enablePrefixCaching = true) {
     assert.ok(Number.isInteger(tokensPerBlock) && tokensPerBlock > 0, 'tokensPerBlock must be a positive integer');
@@ -97,6 +99,7 @@ export class KVCacheManager {
    */
   allocate(seqId: number, numNewTokens: number, computed: ComputedBlocks = NO_HIT): (readonly [number, number])[] {
     assert.ok(this.canAllocate(seqId, numNewTokens, computed), `allocate(${seqId}) without room: call canAllocate first`);
+    this.save(seqId);
     let seq = this.seqs.get(seqId);
     if (!seq) {
       for (const id of computed.blocks) this.pool.touch(id);
@@ -123,6 +126,7 @@ export class KVCacheManager {
   commit(seqId: number, tokens: readonly number[], numComputed: number): void {
     const seq = this.seqs.get(seqId);
     if (!seq || !this.enablePrefixCaching) return;
+    this.save(seqId);
     const bs = this.tokensPerBlock;
     const numFull = Math.floor(Math.min(numComputed, seq.numTokens) / bs);
     for (let i = seq.hashes.length; i < numFull; i++) {
@@ -138,6 +142,7 @@ export class KVCacheManager {
   free(seqId: number): void {
     const seq = this.seqs.get(seqId);
     if (!seq) return;
+    this.save(seqId);
     for (let i = seq.blocks.length - 1; i >= 0; i--) this.pool.release(seq.blocks[i] ?? -1);
     this.seqs.delete(seqId);
   }
@@ -147,8 +152,39 @@ export class KVCacheManager {
     const parent = this.seqs.get(parentId);
     assert.ok(parent, `fork: sequence ${parentId} has no blocks`);
     assert.ok(!this.seqs.has(childId), `fork: sequence ${childId} already exists`);
+    this.save(childId);
     for (const id of parent.blocks) this.pool.touch(id);
     this.seqs.set(childId, { blocks: [...parent.blocks], hashes: [...parent.hashes], numTokens: parent.numTokens });
+  }
+
+  /**
+   * Starts a journal: until `endJournal()` (keep) or `rollback()` (undo), every change to block
+   * tables, ref counts, the free queue and the prefix cache can be undone exactly. Used to schedule
+   * a step speculatively while the previous one runs (see executor/speculation.ts).
+   */
+  beginJournal(): void {
+    assert.ok(this.saved === null, 'KVCacheManager.beginJournal while a journal is open');
+    this.saved = { seqs: new Map(), numLookups: this.numLookups, numHits: this.numHits };
+    this.pool.beginJournal();
+  }
+
+  endJournal(): void {
+    this.saved = null;
+    this.pool.endJournal();
+  }
+
+  /** Undoes everything since `beginJournal()`: the cache is as if none of it happened. */
+  rollback(): void {
+    const saved = this.saved;
+    assert.ok(saved, 'KVCacheManager.rollback without a journal');
+    this.saved = null;
+    this.pool.rollback();
+    for (const [seqId, entry] of saved.seqs) {
+      if (entry) this.seqs.set(seqId, entry);
+      else this.seqs.delete(seqId);
+    }
+    this.numLookups = saved.numLookups;
+    this.numHits = saved.numHits;
   }
 
   hasSeq(seqId: number): boolean {
@@ -198,6 +234,14 @@ export class KVCacheManager {
         throw new Error(`KVCacheManager integrity: block ${id} has ref ${this.pool.refCount(id)} but ${owners.get(id) ?? 0} owners`);
       }
     }
+  }
+
+  /** Journal: keeps a copy of `seqId`'s entry before its first change. */
+  private save(seqId: number): void {
+    const saved = this.saved;
+    if (!saved || saved.seqs.has(seqId)) return;
+    const seq = this.seqs.get(seqId);
+    saved.seqs.set(seqId, seq ? { blocks: [...seq.blocks], hashes: [...seq.hashes], numTokens: seq.numTokens } : null);
   }
 
   private isPartialShared(seq: SeqBlocks): boolean {

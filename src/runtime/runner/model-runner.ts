@@ -59,10 +59,41 @@ export function buildStepInputs(out: SchedulerOutput): StepInputs {
   };
 }
 
+/** Where a token of `seqId` at `position` sits in a step built by `buildStepInputs`. */
+export interface TokenSlot {
+  /** Index into `out.seqs`. */
+  readonly seqIndex: number;
+  /** Index into that sequence's `tokenIds`. */
+  readonly tokenIndex: number;
+  /** Index into input_ids. */
+  readonly inputIndex: number;
+}
+
+/**
+ * The slot of each (seqId, position) in the step `out` (undefined where the step does not compute
+ * it), so a token known only later can be written into the built inputs in O(1).
+ */
+export function findTokenSlots(out: SchedulerOutput, tokens: readonly { readonly seqId: number; readonly position: number }[]): (TokenSlot | undefined)[] {
+  const starts = new Map<number, { seqIndex: number; inputIndex: number }>();
+  let t = 0;
+  out.seqs.forEach((s, seqIndex) => {
+    starts.set(s.seqId, { seqIndex, inputIndex: t });
+    t += s.tokenIds.length;
+  });
+  return tokens.map(({ seqId, position }) => {
+    const start = starts.get(seqId);
+    if (!start) return undefined;
+    const s = out.seqs[start.seqIndex] as ScheduledSeq;
+    const tokenIndex = position - (s.positions[0] as number);
+    if (tokenIndex < 0 || tokenIndex >= s.tokenIds.length) return undefined;
+    return { seqIndex: start.seqIndex, tokenIndex, inputIndex: start.inputIndex + tokenIndex };
+  });
+}
+
 /** Runs one step on `context`; returns a logits row (a view into the step's output) per sequence that needed one. */
-export function runStep(context: ExecutionContext, out: SchedulerOutput): RunnerOutput {
+export function runStep(context: ExecutionContext, out: SchedulerOutput, inputs?: StepInputs): RunnerOutput {
   if (out.seqs.length === 0) return { logits: [] };
-  const outputs = context.run(buildStepInputs(out));
+  const outputs = context.run(inputs ?? buildStepInputs(out));
   const logits = outputs['logits'];
   assert.ok(logits && logits.data instanceof Float32Array, 'the engine returned no float32 "logits" output');
   const wanted = out.seqs.filter((s) => s.needsLogits);
@@ -76,24 +107,24 @@ export function runStep(context: ExecutionContext, out: SchedulerOutput): Runner
  * Runs one step with sampling in the context (precondition: `context.sampleOnDevice`).
  * `sampling` holds one entry per sequence that needs logits, in `out.seqs` order.
  */
-export function runStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[]): SampledRunnerOutput {
+export function runStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[], inputs?: StepInputs): SampledRunnerOutput {
   assert.ok(context.sampleOnDevice && context.runAndSample, 'runStepSampled needs a context with sampleOnDevice');
   if (out.seqs.length === 0) return { tokens: [] };
   const wanted = out.seqs.filter((s) => s.needsLogits);
   assert.equal(sampling.length, wanted.length, 'one RowSampling per sequence that needs logits');
-  return toRunnerOutput(wanted, context.runAndSample(buildStepInputs(out), sampling));
+  return toRunnerOutput(wanted, context.runAndSample(inputs ?? buildStepInputs(out), sampling));
 }
 
 /**
  * `runStepSampled` without blocking (precondition: `context.enqueueAndSample`): the step is on the
- * device when this returns; await `done()` for the tokens.
+ * device when this returns; await `done()` for the tokens. `inputs`: `buildStepInputs(out)` made earlier.
  */
-export function enqueueStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[]): PendingRunnerOutput {
+export function enqueueStepSampled(context: ExecutionContext, out: SchedulerOutput, sampling: readonly RowSampling[], inputs?: StepInputs): PendingRunnerOutput {
   assert.ok(context.enqueueAndSample, 'enqueueStepSampled needs a context with enqueueAndSample');
   const wanted = out.seqs.filter((s) => s.needsLogits);
   assert.equal(sampling.length, wanted.length, 'one RowSampling per sequence that needs logits');
   if (out.seqs.length === 0) return { done: () => Promise.resolve({ tokens: [] }) };
-  const pending = context.enqueueAndSample(buildStepInputs(out), sampling);
+  const pending = context.enqueueAndSample(inputs ?? buildStepInputs(out), sampling);
   return { done: async () => toRunnerOutput(wanted, await pending.done()) };
 }
 

@@ -29,6 +29,15 @@ interface StepState {
   readonly preempted: number[];
 }
 
+/** What `Scheduler.checkpoint()` saved: queues, every sequence's counters and token count. */
+export interface SchedulerCheckpoint {
+  readonly waiting: readonly Sequence[];
+  readonly running: readonly Sequence[];
+  readonly seqs: readonly { readonly seq: Sequence; readonly numTokens: number; readonly numComputed: number; readonly status: Sequence['status']; readonly numPreemptions: number }[];
+  readonly numPreemptions: number;
+  readonly nextArrival: number;
+}
+
 export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
@@ -114,6 +123,51 @@ export class Scheduler {
     removeFrom(this.waiting, seq);
     seq.status = 'finished';
     this.seqs.delete(seqId);
+  }
+
+  /**
+   * Saves the scheduler's state and opens a KV journal, so that what follows (update, appends,
+   * finishes, schedule) can be undone exactly by `restore`, or kept by `commitCheckpoint`. Between the two,
+   * tokens may only be appended (never edited or removed) and no sequence may be added or forked.
+   */
+  checkpoint(): SchedulerCheckpoint {
+    this.kv.beginJournal();
+    return {
+      waiting: [...this.waiting],
+      running: [...this.running],
+      seqs: [...this.seqs.values()].map((seq) => ({ seq, numTokens: seq.tokens.length, numComputed: seq.numComputed, status: seq.status, numPreemptions: seq.numPreemptions })),
+      numPreemptions: this.numPreemptions,
+      nextArrival: this.nextArrival,
+    };
+  }
+
+  /** Undoes everything since `cp` was taken (scheduler and KV cache). */
+  restore(cp: SchedulerCheckpoint): void {
+    this.kv.rollback();
+    this.waiting.splice(0, this.waiting.length, ...cp.waiting);
+    this.running.splice(0, this.running.length, ...cp.running);
+    this.seqs.clear();
+    for (const s of cp.seqs) {
+      s.seq.tokens.length = s.numTokens;
+      s.seq.numComputed = s.numComputed;
+      s.seq.status = s.status;
+      s.seq.numPreemptions = s.numPreemptions;
+      this.seqs.set(s.seq.id, s.seq);
+    }
+    this.numPreemptions = cp.numPreemptions;
+    this.nextArrival = cp.nextArrival;
+  }
+
+  /** Keeps everything since the checkpoint (closes the KV journal). */
+  commitCheckpoint(): void {
+    this.kv.endJournal();
+  }
+
+  /** Replaces a token appended since the checkpoint (a placeholder whose real value is now known). */
+  setToken(seqId: number, index: number, token: number): void {
+    const seq = this.seqs.get(seqId);
+    if (!seq || index >= seq.tokens.length) assert.fail(`sequence ${seqId} has no token ${index}`);
+    seq.tokens[index] = token;
   }
 
   /** True when a step would compute something. */
