@@ -4,18 +4,11 @@
  * headline. Every number comes from the run's JSON (perf-data.ts) or the model's config.json.
  */
 import type { BenchResult } from '../../src/bench/types.js';
+import type { ModelConfig } from '../../src/models/config.js';
 import { first, kvBudget, type HfScenario, type RunData } from './perf-data.js';
 
 /** Llama shapes from config.json: what the roofline and the compute floor need. */
-export interface LlamaShape {
-  readonly hiddenSize: number;
-  readonly intermediateSize: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headDim: number;
-  readonly vocabSize: number;
-}
+export type LlamaShape = Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'>;
 
 export function llamaShape(config: Record<string, number>): LlamaShape {
   const hiddenSize = config['hidden_size']!;

@@ -1,37 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { PendingStep, RowLogprobs, RowSampling, SampledStep, StepInputs } from '../../../src/backends/types.js';
-import { sampleRow } from '../../../src/backends/cpu/sample.js';
+import type { PendingStep, RowSampling, SampledStep, StepInputs } from '../../../src/backends/types.js';
 import type { GenerateRequest, RequestResult, SamplingParams } from '../../../src/runtime/api.js';
 import { Executor } from '../../../src/runtime/executor/executor.js';
-import { logSoftmax, topIndices } from '../../../src/runtime/sampling/processors.js';
 import type { TextTokenizer } from '../../../src/tokenizer/types.js';
 import { BYTE_VOCAB, EOS, FakeContext, byteTokenizer, hashLogits } from '../fakes.js';
+import { deviceRow } from './async-fake.js';
 
 const model = hashLogits(BYTE_VOCAB);
-
-/**
- * What a device with penalties and logprobs does to one row, written from RowSampling's contract
- * (not with the host sampler's code path): penalties and suppression on a copy, then the CPU
- * backend's selection; logprobs from the raw row.
- */
-function deviceRow(raw: Float32Array, s: RowSampling): { id: number; lp?: RowLogprobs } {
-  const row = Float32Array.from(raw);
-  const p = s.penalties;
-  if (p) {
-    p.ids.forEach((t, i) => {
-      let x = row[t] as number;
-      if (p.repetition !== 1) x = x > 0 ? x / p.repetition : x * p.repetition;
-      const c = p.outCounts[i] as number;
-      if (c > 0) x = x - p.presence - p.frequency * c;
-      row[t] = x;
-    });
-  }
-  for (const t of s.suppress ?? []) row[t] = -Infinity;
-  const id = sampleRow(row, s);
-  if (s.logprobs === undefined) return { id };
-  const lps = logSoftmax(raw);
-  return { id, lp: { logprob: lps[id] as number, top: topIndices(lps, s.logprobs).map((t) => ({ tokenId: t, logprob: lps[t] as number })) } };
-}
 
 /** A context whose steps complete later (a macrotask after the enqueue), logging enqueues and completions. */
 class AsyncFakeContext extends FakeContext {
