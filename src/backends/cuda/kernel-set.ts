@@ -31,14 +31,19 @@ export class KernelSet {
   static load(device: CudaDevice, shapes: KernelShapes, compiled: readonly CompiledKernelFile[]): KernelSet {
     const modules: Module[] = [];
     const set = new KernelSet(modules, shapes, compiled);
-    for (const c of compiled) {
-      const mod = device.loadModule(c.cubin);
-      modules.push(mod);
-      for (const entry of KERNEL_FILES[c.file].entries) set.kernels.set(entry, mod.getKernel(entry));
+    try {
+      for (const c of compiled) {
+        const mod = device.loadModule(c.cubin);
+        modules.push(mod);
+        for (const entry of KERNEL_FILES[c.file].entries) set.kernels.set(entry, mod.getKernel(entry));
+      }
+      const smem = prefillSmemBytes(shapes.headDim);
+      if (smem > device.info.maxSmemPerBlockOptin) throw new RangeError(`prefill needs ${smem} B shared memory, device allows ${device.info.maxSmemPerBlockOptin}`);
+      set.get('attention_prefill').setMaxDynamicSmem(smem);
+    } catch (e) {
+      set.dispose(); // e.g. an older engine's cubin without an entry this version launches: unload what was loaded
+      throw e;
     }
-    const smem = prefillSmemBytes(shapes.headDim);
-    if (smem > device.info.maxSmemPerBlockOptin) throw new RangeError(`prefill needs ${smem} B shared memory, device allows ${device.info.maxSmemPerBlockOptin}`);
-    set.get('attention_prefill').setMaxDynamicSmem(smem);
     return set;
   }
 
