@@ -4,6 +4,7 @@ import { createCpuBackend } from '../../../src/backends/cpu/index.js';
 import type { ContextOptions } from '../../../src/backends/types.js';
 import type { Engine, EngineConfig, WeightStore } from '../../../src/engine/types.js';
 import type { Network } from '../../../src/graph/network.js';
+import { mulberry32 } from '../../../src/util/prng.js';
 
 export const MINIMAL_CONFIG: EngineConfig = {
   formatVersion: 1,
@@ -41,14 +42,8 @@ export const i32 = (shape: number[], data: ArrayLike<number>): HostTensor => ({ 
 
 /** Deterministic pseudo-random numbers in [-1, 1) (mulberry32). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 export function randomArray(n: number, next: () => number): Float32Array {

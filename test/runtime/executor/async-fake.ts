@@ -31,19 +31,26 @@ export function deviceRow(raw: Float32Array, s: RowSampling): { id: number; lp?:
 export class AsyncFakeContext extends FakeContext {
   readonly sampleOnDevice = true;
   readonly sampleExtrasOnDevice = true;
-  readonly log: string[] = [];
   /** The inputs of every enqueued step, in order. */
   readonly enqueued: StepInputs[] = [];
+  /** Every row sampled "on the device", in order. */
+  readonly rows: RowSampling[] = [];
   private inFlight = false;
 
-  constructor(numBlocks: number, tokensPerBlock: number, logitsFn: LogitsFn) {
+  /** `log` (enqueues and completions) may be shared with other fakes, e.g. a logging tokenizer. */
+  constructor(numBlocks: number, tokensPerBlock: number, logitsFn: LogitsFn, readonly log: string[] = []) {
     super(numBlocks, tokensPerBlock, logitsFn);
+  }
+
+  get numEnqueued(): number {
+    return this.enqueued.length;
   }
 
   runAndSample(step: StepInputs, sampling: readonly RowSampling[]): SampledStep {
     const logits = this.run(step)['logits']!;
     const vocab = logits.shape[1] ?? 0;
     const data = logits.data as Float32Array;
+    this.rows.push(...sampling);
     const out = sampling.map((s, r) => deviceRow(data.subarray(r * vocab, (r + 1) * vocab), s));
     return { tokenIds: Int32Array.from(out.map((o) => o.id)), logprobs: out.map((o) => o.lp) };
   }
@@ -53,7 +60,7 @@ export class AsyncFakeContext extends FakeContext {
     this.inFlight = true;
     this.enqueued.push(step);
     const n = this.enqueued.length;
-    const result = this.runAndSample(step, sampling);
+    const result = this.runAndSample(step, sampling); // reads the penalty views now, as a device upload would
     this.log.push(`enqueue ${n}`);
     return {
       done: () => new Promise((resolve) => setTimeout(() => {

@@ -1,51 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { PendingStep, RowSampling, SampledStep, StepInputs } from '../../../src/backends/types.js';
 import type { GenerateRequest, RequestResult, SamplingParams } from '../../../src/runtime/api.js';
 import { Executor } from '../../../src/runtime/executor/executor.js';
 import type { TextTokenizer } from '../../../src/tokenizer/types.js';
 import { BYTE_VOCAB, EOS, FakeContext, byteTokenizer, hashLogits } from '../fakes.js';
-import { deviceRow } from './async-fake.js';
+import { AsyncFakeContext } from './async-fake.js';
 
 const model = hashLogits(BYTE_VOCAB);
-
-/** A context whose steps complete later (a macrotask after the enqueue), logging enqueues and completions. */
-class AsyncFakeContext extends FakeContext {
-  readonly sampleOnDevice = true;
-  readonly sampleExtrasOnDevice = true;
-  readonly log: string[];
-  numEnqueued = 0;
-  rows: RowSampling[] = [];
-  private inFlight = false;
-
-  constructor(log: string[]) {
-    super(64, 4, model);
-    this.log = log;
-  }
-
-  runAndSample(step: StepInputs, sampling: readonly RowSampling[]): SampledStep {
-    const logits = this.run(step)['logits']!;
-    const vocab = logits.shape[1] ?? 0;
-    const data = logits.data as Float32Array;
-    this.rows.push(...sampling);
-    const out = sampling.map((s, r) => deviceRow(data.subarray(r * vocab, (r + 1) * vocab), s));
-    return { tokenIds: Int32Array.from(out.map((o) => o.id)), logprobs: out.map((o) => o.lp) };
-  }
-
-  enqueueAndSample(step: StepInputs, sampling: readonly RowSampling[]): PendingStep<SampledStep> {
-    expect(this.inFlight).toBe(false);
-    this.inFlight = true;
-    const n = ++this.numEnqueued;
-    const result = this.runAndSample(step, sampling); // reads the penalty views now, as a device upload would
-    this.log.push(`enqueue ${n}`);
-    return {
-      done: () => new Promise((resolve) => setTimeout(() => {
-        this.inFlight = false;
-        this.log.push(`done ${n}`);
-        resolve(result);
-      }, 1)),
-    };
-  }
-}
 
 /** byteTokenizer whose detokenizers log each token they turn into text. */
 function loggingTokenizer(log: string[]): TextTokenizer {
@@ -72,7 +32,7 @@ const strip = (r: RequestResult[]): unknown => r.map((x) => x.outputs.map((o) =>
 describe('Executor over a context with enqueueAndSample (overlap)', () => {
   it('detokenizes step N only after step N+1 was enqueued, before it completes', async () => {
     const log: string[] = [];
-    const ctx = new AsyncFakeContext(log);
+    const ctx = new AsyncFakeContext(64, 4, model, log);
     const [res] = await generate(ctx, [{ promptTokenIds: [65, 66, 67], params: { temperature: 0, maxNewTokens: 5, ignoreEos: true } }], loggingTokenizer(log));
     const ids = res!.outputs[0]!.tokenIds;
     expect(ids).toHaveLength(5);
@@ -98,7 +58,7 @@ describe('Executor over a context with enqueueAndSample (overlap)', () => {
     ];
     const reqs = mixed.map((params, i) => ({ promptTokenIds: [70 + i, 71, 72, 70 + i], params }));
     const want = await generate(new FakeContext(64, 4, eosModel), reqs);
-    const ctx = new AsyncFakeContext([]);
+    const ctx = new AsyncFakeContext(64, 4, model);
     Object.assign(ctx, { logitsFn: eosModel });
     const got = await generate(ctx, reqs);
     expect(strip(got)).toEqual(strip(want));
@@ -109,7 +69,7 @@ describe('Executor over a context with enqueueAndSample (overlap)', () => {
   });
 
   it('streams the same deltas and lets a cancel in flight end the request cleanly', async () => {
-    const ctx = new AsyncFakeContext([]);
+    const ctx = new AsyncFakeContext(64, 4, model);
     const ex = new Executor({ context: ctx, tokenizer: byteTokenizer, settings, kv: { numBlocks: 64, tokensPerBlock: 4 } });
     const params = { temperature: 0, maxNewTokens: 8, ignoreEos: true };
     const texts: string[] = [];
