@@ -1,12 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCpuBackend } from '../../src/backends/cpu/index.js';
-import type { StepInputs } from '../../src/backends/types.js';
+import { makeTinyBf16Checkpoint, prefillLogits } from './tiny-checkpoint.js';
 import { buildFromCheckpoint } from '../../src/builder/build-command.js';
 import { castTensor, parseBuildDtype, resolveEngineDtype } from '../../src/builder/dtype.js';
-import { convertCheckpoint, readKilnCheckpoint, writeTinyModel } from '../../src/checkpoint/index.js';
 import { loadEngine } from '../../src/engine/reader.js';
 import type { Engine } from '../../src/engine/types.js';
 import { ConfigError } from '../../src/errors/index.js';
@@ -19,38 +16,11 @@ let model: ModelConfig;
 const settings = { maxBatchSize: 2, maxInputLen: 32, maxOutputLen: 32, maxNumTokens: 64 };
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-build-dtype-'));
-  await writeTinyModel(path.join(tmp, 'hf'), { dtype: 'bfloat16' });
-  ckpt = path.join(tmp, 'ckpt');
-  await convertCheckpoint({ modelDir: path.join(tmp, 'hf'), outputDir: ckpt, dtype: 'bfloat16' });
-  const c = readKilnCheckpoint(ckpt);
-  model = c.model;
-  c.weights.dispose();
+  ({ tmp, ckpt, model } = await makeTinyBf16Checkpoint('kiln-build-dtype-'));
 });
 afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
 
-function prefill(): StepInputs {
-  const T = 7;
-  return {
-    tensors: {
-      input_ids: { dtype: 'int32', shape: [T], data: Int32Array.from([1, 40, 41, 300, 7, 99, 12]) },
-      positions: { dtype: 'int32', shape: [T], data: Int32Array.from({ length: T }, (_, i) => i) },
-      logits_indices: { dtype: 'int32', shape: [2], data: Int32Array.from([3, T - 1]) },
-    },
-    attention: { seqs: [{ queryStart: 0, numQueryTokens: T, contextLen: T, blockTable: Int32Array.from([0, 1]) }], slotMapping: Int32Array.from({ length: T }, (_, i) => i) },
-  };
-}
-
-function logits(engine: Engine): Float32Array {
-  const ctx = createCpuBackend().createContext(engine, {
-    kvCache: { numLayers: model.numLayers, numKvHeads: model.numKvHeads, headDim: model.headDim, numBlocks: 4, tokensPerBlock: 4, dtype: 'float32' },
-  });
-  try {
-    return Float32Array.from(ctx.run(prefill())['logits']!.data as Float32Array);
-  } finally {
-    ctx.dispose();
-  }
-}
+const logits = (engine: Engine): Float32Array => prefillLogits(engine, model);
 
 describe('--dtype', () => {
   it('parses auto | bfloat16 | float16 and names the flag otherwise', () => {
