@@ -76,23 +76,20 @@ function kernelShapesFor(engine: Engine, spec: KvCacheSpec): KernelShapes {
 /** Kernels from the engine's cubin sections, or (engines built without them) compiled by NVRTC now. */
 function loadKernels(device: CudaDevice, engine: Engine, shapes: KernelShapes, log: (l: string) => void): KernelSet {
   const stored = tryReadKernels(engine.sections);
-  const mismatch = stored ? kernelMismatch(stored.shapes, shapes) : 'it stores no compiled kernels';
-  if (stored && mismatch === null) {
+  const missing = stored ? Object.keys(KERNEL_FILES).filter((f) => !stored.compiled.some((c) => c.file === f)) : [];
+  let why = !stored ? 'it stores no compiled kernels'
+    : kernelMismatch(stored.shapes, shapes) ?? (missing.length > 0 ? `it stores no cubin for ${missing.join(', ')} (built by an older Kiln)` : null);
+  if (stored && why === null) {
     const arch = stored.compiled[0]?.arch;
     if (arch !== device.info.arch) throw new EngineLoadError(`this engine was built for ${arch ?? 'an unknown GPU'} but this GPU (${device.info.name}) is ${device.info.arch}; rebuild it here with \`kiln build --target cuda\``);
-    const missing = Object.keys(KERNEL_FILES).filter((f) => !stored.compiled.some((c) => c.file === f));
-    if (missing.length === 0) {
-      try {
-        return KernelSet.load(device, shapes, stored.compiled);
-      } catch (e) {
-        // An engine from an older Kiln: its cubins lack an entry point this version launches.
-        log(`[cuda] the engine's stored kernels do not load (${e instanceof Error ? e.message : String(e)}); recompiling them`);
-      }
-    } else {
-      log(`[cuda] the engine stores no cubin for ${missing.join(', ')} (built by an older Kiln); recompiling its kernels`);
+    try {
+      return KernelSet.load(device, shapes, stored.compiled);
+    } catch (e) {
+      // An engine from an older Kiln: its cubins lack an entry point this version launches.
+      why = `its stored kernels do not load (${e instanceof Error ? e.message : String(e)})`;
     }
   }
-  log(`[cuda] compiling kernels with NVRTC for ${device.info.arch}: ${mismatch ?? 'stored kernels are out of date'}`);
+  log(`[cuda] compiling kernels with NVRTC for ${device.info.arch}: ${why}`);
   return KernelSet.load(device, shapes, compileKernels(shapes, device.info.arch, process.env['KILN_KERNEL_DIR']));
 }
 
