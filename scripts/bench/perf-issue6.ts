@@ -104,6 +104,7 @@ export function issue6Section(d: RunData, m: LlamaShape): string {
     ...table,
     '',
     ...servingTable(d),
+    ...stepPathLines(d),
     ...memoryLines(d),
     '',
     ...rooflineLines(d, m, r128, floorMs),
@@ -154,6 +155,32 @@ function servingTable(d: RunData): string[] {
     ...s.results.map((r) => `| ${r.concurrency ?? '–'} | ${r.numRequests} | ${n1(r.outputTokPerS)} | ${n1(r.ttftMs.p50)} / ${n1(r.ttftMs.p99)} | ${r.itlMs.p50.toFixed(2)} / ${r.itlMs.p99.toFixed(2)} |`),
     '',
     `![serving: TTFT and throughput against concurrency](bench/${d.prefix}kiln-serve.svg)`,
+    '',
+  ];
+}
+
+/** Same-run A/B of batch-1 decode (128/128) across the step paths and decode kernels: tokens/s and event-loop delay. */
+function stepPathLines(d: RunData): string[] {
+  const variants = [
+    ['async steps, step N+1 scheduled while N runs (default)', 'latency-128'],
+    ['async steps without speculative scheduling (`KILN_ASYNC_SCHEDULING=0`)', 'latency-128-nospec'],
+    ['synchronous steps (`KILN_SYNC_STEPS=1`)', 'latency-128-sync'],
+    ['default step path, decode attention v1 (`KILN_DECODE_KERNEL=v1`)', 'latency-128-decode-v1'],
+  ] as const;
+  const rows = variants.flatMap(([name, key]) => {
+    const r = first(d.kiln[key]);
+    if (r?.decodeTokPerS === undefined) return [];
+    const loop = r.eventLoopDelayMs;
+    const loopCell = loop ? `${loop.p50.toFixed(2)} / ${loop.p99.toFixed(2)} / ${loop.max.toFixed(2)}` : 'not recorded';
+    return [`| ${name} | ${r.numRequests} | ${n1(r.decodeTokPerS)} | ${r.itlMs.p50.toFixed(2)} / ${r.itlMs.p99.toFixed(2)} | ${loopCell} |`];
+  });
+  if (rows.length < 2) return [];
+  return [
+    'Step paths and decode kernels, same run (batch-1 decode, 128/128; event-loop delay = how late a 1 ms timer fired during the run, node:perf_hooks):',
+    '',
+    '| path | requests | decode tok/s | ITL p50 / p99 ms | event-loop delay p50 / p99 / max ms |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
     '',
   ];
 }

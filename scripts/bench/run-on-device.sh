@@ -43,7 +43,7 @@ case "$MODE" in
   all)  # issue6 and quant in one call (~500 s): shorter HF eager budget (no 1000/1000 batch), no per-op profiles
     phase hf-eager 115 bash -o pipefail -c "$HF --phase eager --budget_s 100 --out $OUT/$CARD-hf-peers.json $NOWARN"
     phase hf-compile 70 bash -o pipefail -c "$HF --phase compile --budget_s 60 --out $OUT/$CARD-hf-compile.json $NOWARN"
-    phase kiln 270 env SUITE_DECODE_AB=1 bash scripts/cuda/run-bench-suite.sh
+    phase kiln 290 env SUITE_DECODE_AB=1 SUITE_SYNC_AB=1 bash scripts/cuda/run-bench-suite.sh
     phase quant 200 env QUANT_PROFILE=0 bash scripts/bench/run-quant.sh ;;
   quant)
     phase ceilings 40 bash -o pipefail -c "$HF --phase ceilings --out $OUT/$CARD-ceilings.json $NOWARN"

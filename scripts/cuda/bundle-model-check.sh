@@ -8,4 +8,7 @@ $B scripts/cuda/model-check.ts --outfile=.device/cuda/model-check.mjs
 $B scripts/cuda/kiln-entry.ts --outfile=.device/cuda/kiln.mjs \
   --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
 $B src/backends/cuda/index.ts --outfile=.device/cuda/cuda/index.js
+# kiln serve's engine worker (worker-client.ts starts ./engine-worker.js beside the bundle)
+$B src/server/engine-worker.ts --outfile=.device/cuda/engine-worker.js \
+  --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
 ls -la .device/cuda/

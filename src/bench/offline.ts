@@ -4,6 +4,7 @@
  */
 import type { ExecutorStats, GenerateRequest, RequestDelta } from '../runtime/api.js';
 import { engineFormat, kvPoolInfo, type EngineLike } from './engine-info.js';
+import { watchLoopDelay } from './loop-delay.js';
 import { summarize } from './stats.js';
 import type { BenchResult, EngineFormat, KvPoolInfo, MemorySplit } from './types.js';
 import type { BenchRequest } from './workload.js';
@@ -87,9 +88,11 @@ function sampleFragmentation(engine: BenchEngine): { stop(): number } {
 export async function benchThroughput(engine: BenchEngine, requests: readonly BenchRequest[], label: string): Promise<BenchResult> {
   const preempt0 = engine.stats().numPreemptions;
   const frag = sampleFragmentation(engine);
+  const loop = watchLoopDelay();
   const t0 = performance.now();
   const traces = await Promise.all(requests.map((r, i) => traceRequest(engine, r, i)));
   const seconds = (performance.now() - t0) / 1000;
+  const eventLoopDelayMs = loop.stop();
   const fragmentation = frag.stop();
   const outTokens = countTokens(traces);
   const inTokens = requests.reduce((s, r) => s + r.promptTokenIds.length, 0);
@@ -99,15 +102,17 @@ export async function benchThroughput(engine: BenchEngine, requests: readonly Be
     meanInputLen: meanLen(requests, (r) => r.promptTokenIds.length), meanOutputLen: meanLen(requests, (r) => r.outputLen),
     concurrency: null, durationS: seconds, outputTokPerS: outTokens / seconds, totalTokPerS: (outTokens + inTokens) / seconds,
     reqPerS: requests.length / seconds, ttftMs: summarize(ttft), itlMs: summarize(itl),
-    ...engineFields(engine), fragmentation, numPreemptions: engine.stats().numPreemptions - preempt0,
+    ...engineFields(engine), fragmentation, numPreemptions: engine.stats().numPreemptions - preempt0, eventLoopDelayMs,
   };
 }
 
 export async function benchLatency(engine: BenchEngine, requests: readonly BenchRequest[], label: string): Promise<BenchResult> {
   const traces: RequestTrace[] = [];
+  const loop = watchLoopDelay();
   const t0 = performance.now();
   for (const [i, r] of requests.entries()) traces.push(await traceRequest(engine, r, i));
   const seconds = (performance.now() - t0) / 1000;
+  const eventLoopDelayMs = loop.stop();
   const { ttft, itl } = latencies(traces);
   const outTokens = countTokens(traces);
   const inTokens = requests.reduce((s, r) => s + r.promptTokenIds.length, 0);
@@ -118,6 +123,6 @@ export async function benchLatency(engine: BenchEngine, requests: readonly Bench
     concurrency: 1, durationS: seconds, outputTokPerS: outTokens / seconds, totalTokPerS: (outTokens + inTokens) / seconds,
     reqPerS: requests.length / seconds, ttftMs: summarize(ttft), itlMs: itlSummary,
     prefillMs: summarize(ttft).p50, decodeTokPerS: 1000 / itlSummary.mean,
-    ...engineFields(engine), fragmentation: null, numPreemptions: null,
+    ...engineFields(engine), fragmentation: null, numPreemptions: null, eventLoopDelayMs,
   };
 }

@@ -30,6 +30,15 @@ function engineLines(results: readonly BenchResult[]): string[] {
   return [...new Set(lines)].flatMap((l) => [l, '']);
 }
 
+/** One line per offline result: how late the event loop ran while it went on. */
+function loopLines(results: readonly BenchResult[]): string[] {
+  const lines = results.flatMap((r) => {
+    const d = r.eventLoopDelayMs;
+    return d ? [`Event-loop delay during ${r.label}: p50 ${fmt(d.p50, 2)} / p99 ${fmt(d.p99, 2)} / max ${fmt(d.max, 2)} ms over ${d.samples} samples.`] : [];
+  });
+  return lines.length ? [...lines, ''] : [];
+}
+
 export function markdownReport(report: BenchReport): string {
   return [
     `Kiln ${report.kiln}, ${report.date}, ${report.host.device}, Node ${report.host.node} (${report.host.platform}, ${report.host.cpus} CPUs)`,
@@ -39,6 +48,7 @@ export function markdownReport(report: BenchReport): string {
     markdownTable(report.results),
     '',
     ...engineLines(report.results),
+    ...loopLines(report.results),
   ].join('\n');
 }
 

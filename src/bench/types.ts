@@ -1,4 +1,5 @@
 /** Benchmark report data: what `kiln bench` writes as JSON and renders as markdown/SVG. */
+import type { LoopDelaySummary } from './loop-delay.js';
 import type { LatencySummary } from './stats.js';
 
 export interface MemorySplit {
@@ -33,6 +34,8 @@ export interface BenchResult {
   readonly format?: EngineFormat;
   /** Offline modes: the KV pool's capacity (absent for remote servers). */
   readonly kvPool?: KvPoolInfo;
+  /** Offline modes: how late a 1 ms timer fired while the run went on (ms); absent for remote servers. */
+  readonly eventLoopDelayMs?: LoopDelaySummary;
 }
 
 /** Number formats of the measured engine (`kiln build --quant …`, `--kv_cache_dtype …`). */

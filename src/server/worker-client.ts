@@ -11,6 +11,7 @@ import type { ExecutorStats, RequestDelta } from '../runtime/api.js';
 import { AsyncQueue } from './async-queue.js';
 import type { EngineClient, EngineRequest, ModelInfo } from './engine-client.js';
 import { EngineUnavailableError, fromWireError } from './errors.js';
+import { EngineLoadError } from '../errors/index.js';
 import type { EngineLoadOptions, FromWorker, ToWorker } from './protocol.js';
 
 const STATS_TIMEOUT_MS = 10_000;
@@ -23,6 +24,10 @@ function startWorker(options: EngineLoadOptions, workerFile?: string): Worker {
   const here = fileURLToPath(import.meta.url);
   const js = workerFile ?? fileURLToPath(new URL('./engine-worker.js', import.meta.url));
   if (!js.endsWith('.ts') && existsSync(js)) return new Worker(js, { workerData: options });
+  if (!workerFile && !here.endsWith('worker-client.ts')) {
+    // Bundled (one .mjs): the worker script must have been bundled beside it.
+    throw new EngineLoadError(`the engine worker script ${js} is missing; bundle src/server/engine-worker.ts to that path (scripts/cuda/bundle-model-check.sh does) or serve with the engine in process`);
+  }
   const tsUrl = pathToFileURL(workerFile ?? here.replace(/worker-client\.ts$/, 'engine-worker.ts')).href;
   // tsx's ESM api (index.mjs next to the require-condition index.cjs) registers its loader.
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;

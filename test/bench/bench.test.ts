@@ -53,6 +53,9 @@ describe('kiln bench', () => {
     expect(r.kvPool).toEqual({ numBlocks: 30, tokensPerBlock: 32, capacityTokens: 960, bytesPerToken: KV_TOKEN_BYTES });
     expect(res.stdout).toContain('Engine: weights float32, activations float32, KV cache float32; declared weight bytes');
     expect(res.stdout).toContain('KV pool 30 blocks × 32 = 960 tokens (2048 B per token)');
+    expect(r.eventLoopDelayMs!.samples).toBeGreaterThan(0);
+    expect(r.eventLoopDelayMs!.max).toBeGreaterThanOrEqual(r.eventLoopDelayMs!.p50);
+    expect(res.stdout).toMatch(/Event-loop delay during throughput 20\/10: p50 [\d.]+ \/ p99 [\d.]+ \/ max [\d.]+ ms over \d+ samples\./);
   });
 
   it('latency: one request at a time, prefill and decode timed apart', () => {

@@ -94,3 +94,30 @@ describe('write-performance (issue 7) from per-format reports', () => {
     expect(render(dir, 'h100-', CONFIG).issue6).toContain('- decode-b1 (context 128): ops sum to 6.500 ms (GEMMs 2.600 ms, the rest 3.900 ms); CUDA-graph step 7.700 ms, so 1.200 ms outside the ops. Largest: gemm mlp.gate_up_proj 1×28672×4096 2.600 ms (40 %), add_rmsnorm 0.400 ms (6 %).');
   });
 });
+
+describe('write-performance: step paths and decode kernels, same run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-perf-steps-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('one row per step path that ran, with decode tok/s, ITL and event-loop delay', () => {
+    const base = JSON.parse(readFileSync(join(OLD_RUN, 'h100-kiln-latency-128.json'), 'utf8')) as BenchReport;
+    const variant = (decode: number, loop?: { p50: number; p99: number; max: number }): BenchReport => ({
+      ...base,
+      results: [{ ...base.results[0]!, decodeTokPerS: decode, ...(loop ? { eventLoopDelayMs: { ...loop, mean: loop.p50, samples: 1000 } } : {}) }],
+    });
+    writeFileSync(join(dir, 'h100-kiln-latency-128.json'), JSON.stringify(variant(150.25, { p50: 1.02, p99: 1.5, max: 3.25 })));
+    writeFileSync(join(dir, 'h100-kiln-latency-128-sync.json'), JSON.stringify(variant(140, { p50: 7.01, p99: 7.9, max: 12 })));
+    writeFileSync(join(dir, 'h100-kiln-latency-128-decode-v1.json'), JSON.stringify(variant(133.04)));
+    const { issue6 } = render(dir, 'h100-', CONFIG);
+    const itl = `${base.results[0]!.itlMs.p50.toFixed(2)} / ${base.results[0]!.itlMs.p99.toFixed(2)}`;
+    expect(issue6).toContain(`| async steps, step N+1 scheduled while N runs (default) | 3 | 150.3 | ${itl} | 1.02 / 1.50 / 3.25 |`);
+    expect(issue6).toContain(`| synchronous steps (\`KILN_SYNC_STEPS=1\`) | 3 | 140.0 | ${itl} | 7.01 / 7.90 / 12.00 |`);
+    expect(issue6).toContain(`| default step path, decode attention v1 (\`KILN_DECODE_KERNEL=v1\`) | 3 | 133.0 | ${itl} | not recorded |`);
+    expect(issue6).not.toContain('KILN_ASYNC_SCHEDULING=0'); // not run: no row
+  });
+
+  it('no block when only the default path ran', () => {
+    const { issue6 } = render(OLD_RUN, 'h100-', CONFIG);
+    expect(issue6).not.toContain('Step paths and decode kernels');
+  });
+});
