@@ -17,7 +17,7 @@ import { actOf, type Ctx } from './check-kernels.js';
 export const FP8_KV_SCALES: ops.KvScales = { k: Math.fround(1 / 96), v: Math.fround(1 / 160) };
 export const FP8_KV_TOL = 1e-2;
 const isFp8 = (c: Ctx): boolean => c.ks.shapes.kvDtype === 'fp8e4m3';
-const attnTol = (c: Ctx): number => (isFp8(c) ? FP8_KV_TOL : actTol(actOf(c)));
+export const attnTol = (c: Ctx): number => (isFp8(c) ? FP8_KV_TOL : actTol(actOf(c)));
 
 /** Values quantized as an fp8 cache stores them: codes of fround(x / scale), exact values code · scale (what the CPU cache holds). */
 export function toFp8(x: Float32Array, scale: number): { bits: Uint8Array; values: Float32Array } {
@@ -34,10 +34,10 @@ function toKv(c: Ctx, x: Float32Array, which: 'k' | 'v'): { bits: Uint8Array | U
   return isFp8(c) ? toFp8(x, FP8_KV_SCALES[which]) : toAct(x, actOf(c));
 }
 
-interface SeqSpec { readonly numQ: number; readonly ctx: number }
+export interface SeqSpec { readonly numQ: number; readonly ctx: number }
 
 /** A random paged cache and queries for `specs`, uploaded, plus the CPU reference output. */
-function scenario(c: Ctx, a: Arena, specs: readonly SeqSpec[], withRef: boolean) {
+export function scenario(c: Ctx, a: Arena, specs: readonly SeqSpec[], withRef: boolean) {
   const { numHeads: NH, numKvHeads: NKV, headDim: HD, tokensPerBlock: TPB } = c.ks.shapes;
   const blocksPer = specs.map((s) => Math.ceil(s.ctx / TPB));
   const numBlocks = blocksPer.reduce((x, y) => x + y, 0) + 4;
@@ -79,7 +79,7 @@ function scenario(c: Ctx, a: Arena, specs: readonly SeqSpec[], withRef: boolean)
   return { dev, ref, T, scales: isFp8(c) ? FP8_KV_SCALES : undefined, maxCtx: Math.max(...specs.map((s) => s.ctx)), maxQ: Math.max(...specs.map((s) => s.numQ)) };
 }
 
-function decodeScratch(a: Arena, c: Ctx, numSeqs: number, maxCtx: number): ops.DecodeScratch {
+export function decodeScratch(a: Arena, c: Ctx, numSeqs: number, maxCtx: number): ops.DecodeScratch {
   const f = ops.decodeScratchFloats(numSeqs, c.ks.shapes.numHeads, c.ks.shapes.headDim, maxCtx);
   return { out: a.alloc(f.out * 4), max: a.alloc(f.stats * 4), sum: a.alloc(f.stats * 4) };
 }

@@ -3,7 +3,9 @@
  * (backends/cpu/kernels/quant.ts) on fresh random inputs, outputs poisoned with NaN first:
  *   fp8_gemm: static/dynamic activation scales × per-tensor/per-channel weight scales, M ∈ {1, 3, 16, 200};
  *   wo_gemm: int8/int4, with/without zero points (int4) and AWQ pre_scale, group 128 and 64,
- *     M ∈ {1, 3} (the GEMV) and {16, 200} (dequantize + bf16 GEMM);
+ *     M ∈ {1, 3} (the GEMV) and {16, 200} (dequantize + bf16 GEMM); the int4 GEMV by default on tensor
+ *     cores (wo_gemv_int4_mma) plus rows forcing the CUDA-core kernel ([fma]), M=8, group 32 / 256 and
+ *     N=200 (a partial 16-row tile), and both kernels with fp16 activations (check-quant-f16.ts);
  *   the dummy-weight fills (fill_quant_bytes, fill_f32) against backends/dummy-weights.ts, and the
  *   unfused elementwise ops (silu_rows, binary_rows).
  * Tolerance: 1e-2 relative L2 (bf16 output). The GPU quantizes x exactly as the CPU does (RNE of
@@ -19,7 +21,7 @@ import { arg, type DeviceBuffer } from '../../src/backends/cuda/device.js';
 import type { ActRef, Fp8GemmOp, WoGemmOp } from '../../src/backends/cuda/exec-plan.js';
 import { GemmPlan, type CublasLtHandle } from '../../src/backends/cuda/gemm.js';
 import { gemmRowsBucket } from '../../src/backends/cuda/plan-runner.js';
-import { QuantOps, QuantScratch } from '../../src/backends/cuda/quant-ops.js';
+import { QuantOps, QuantScratch, int4GemvKernel, type Int4GemvKernel } from '../../src/backends/cuda/quant-ops.js';
 import { DeviceWeights } from '../../src/backends/cuda/weights.js';
 import { dummyCodes, dummyRule, tensorSeed } from '../../src/backends/dummy-weights.js';
 import { fp8e4m3BitsToF32 } from '../../src/graph/dtype.js';
@@ -27,17 +29,19 @@ import type { NodeDef } from '../../src/graph/types.js';
 import { amaxOf, fp8ActivationScale, quantizeFp8Weight, quantizeWo } from '../../src/quant/numerics.js';
 import { Arena, BF16_TOL, relError, toBf16, type CheckResult } from './harness.js';
 import type { Ctx } from './check-kernels.js';
+import { woF16Checks } from './check-quant-f16.js';
 import { timeFp8Gemms, timeWoGemvAll } from './check-quant-timing.js';
 
 const act = (slot: number, cols: number, f32 = false): ActRef => ({ kind: 'act', slot, col: 0, stride: cols, cols, f32 });
 const node = (op: string, attrs: NodeDef['attrs']): NodeDef => ({ id: 0, op, inputs: [], outputs: [], attrs } as unknown as NodeDef);
 
 /** A QuantOps over `slots` (x = slot 0, out = slot 1) and `weights`; the caller disposes the returned parts. */
-function quantOps(c: Ctx, lt: CublasLtHandle, slots: DeviceBuffer[], weights: DeviceWeights, b: { fp8Act: number; rowScale: number; dequant: number }) {
+function quantOps(c: Ctx, lt: CublasLtHandle, slots: DeviceBuffer[], weights: DeviceWeights, b: { fp8Act: number; rowScale: number; dequant: number },
+  int4Gemv?: Int4GemvKernel) {
   const scratch = QuantScratch.allocate(c.device, b);
   const plans: GemmPlan[] = [];
   const ops = new QuantOps({
-    kernels: c.ks, lt, weights, scratch, addr: (r) => slots[r.slot]!.ptr,
+    kernels: c.ks, lt, weights, scratch, addr: (r) => slots[r.slot]!.ptr, int4Gemv,
     gemm: (m, n, k, outF32) => {
       const plan = new GemmPlan(lt, { m, n, k, epilogue: 'none', outF32 });
       plans.push(plan);
@@ -79,13 +83,19 @@ export function checkFp8Gemm(c: Ctx, lt: CublasLtHandle, t: Fp8Case): CheckResul
   } finally { q?.dispose(); weights.dispose(); a.dispose(); }
 }
 
-export interface WoCase { readonly m: number; readonly bits: 4 | 8; readonly group: number; readonly zeros: boolean; readonly pre: boolean }
+export interface WoCase {
+  readonly m: number; readonly bits: 4 | 8; readonly group: number; readonly zeros: boolean; readonly pre: boolean;
+  /** Output features (default 384). */
+  readonly n?: number;
+  /** The int4 GEMV kernel to force (default: QuantOps' choice). */
+  readonly kernel?: Int4GemvKernel;
+}
 
 export function checkWoGemm(c: Ctx, lt: CublasLtHandle, t: WoCase): CheckResult {
   const a = new Arena(c.device, c.stream);
   const weights = new DeviceWeights();
   const { m, bits, group } = t;
-  const n = 384, k = 1024, mb = gemmRowsBucket(m), g = k / group;
+  const n = t.n ?? 384, k = 1024, mb = gemmRowsBucket(m), g = k / group;
   let q: ReturnType<typeof quantOps> | undefined;
   try {
     const x = toBf16(c.rng.floats(m * k, -2, 2));
@@ -99,7 +109,7 @@ export function checkWoGemm(c: Ctx, lt: CublasLtHandle, t: WoCase): CheckResult 
     weights.adopt('w.weight_scale', a.upload(wq.scales), [n, g], 'float32');
     weights.adopt('w.zeros', a.upload(zeros), [n, g], 'uint8');
     weights.adopt('w.pre_scale', a.upload(pre), [k], 'float32');
-    q = quantOps(c, lt, [xBuf, out], weights, { fp8Act: 0, rowScale: 0, dequant: 2 * n * k });
+    q = quantOps(c, lt, [xBuf, out], weights, { fp8Act: 0, rowScale: 0, dequant: 2 * n * k }, t.kernel);
     const op: WoGemmOp = { op: 'wo_gemm', x: act(0, k), weight: 'w.qweight', scales: 'w.weight_scale', zeros: t.zeros ? 'w.zeros' : null,
       preScale: t.pre ? 'w.pre_scale' : null, bits, groupSize: group, out: act(1, n), n, k, gemv: true, rowsDim: 'num_tokens' };
     q.ops.woGemm(op, m, mb, c.stream);
@@ -108,8 +118,9 @@ export function checkWoGemm(c: Ctx, lt: CublasLtHandle, t: WoCase): CheckResult 
     const attrs = { bits, groupSize: group, inFeatures: k, hasZeros: t.zeros, hasPreScale: t.pre };
     const ref = woMatmulKernel(bufs, node('wo_matmul', attrs), [[m, n]])[0]!.data;
     const err = relError(a.bf16(out, m * n), ref);
-    return { name: `wo_gemm int${bits} g${group}${t.zeros ? ' zeros' : ''}${t.pre ? ' pre_scale' : ''} M=${m} N=${n} K=${k}`, pass: err < BF16_TOL, error: err, tolerance: BF16_TOL,
-      note: m <= 8 ? 'GEMV (dequantized in registers)' : 'wo_dequant + bf16 cuBLASLt GEMM' };
+    const gemv = bits === 4 ? `wo_gemv_int4_${int4GemvKernel(k, group, t.kernel) === 'mma' ? 'mma (tensor cores)' : `m${m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8} (CUDA cores)`}` : 'wo_gemv_int8';
+    return { name: `wo_gemm int${bits} g${group}${t.zeros ? ' zeros' : ''}${t.pre ? ' pre_scale' : ''} M=${m} N=${n} K=${k}${t.kernel ? ` [${t.kernel}]` : ''}`, pass: err < BF16_TOL, error: err, tolerance: BF16_TOL,
+      note: m <= 8 ? `GEMV ${gemv}` : 'wo_dequant + bf16 cuBLASLt GEMM' };
   } finally { q?.dispose(); weights.dispose(); a.dispose(); }
 }
 
@@ -164,6 +175,14 @@ export function quantChecks(c: Ctx, lt: CublasLtHandle, copyGbps: number): [stri
       out.push([`wo_gemm int${bits} g${group} M=${m}`, () => checkWoGemm(c, lt, { m, bits, group, zeros, pre })]);
     }
   }
+  const int4Cases = [[128, false, false], [64, true, false], [128, true, true]] as const;
+  for (const m of [1, 3]) {
+    for (const [group, zeros, pre] of int4Cases) out.push([`wo_gemm int4 g${group} M=${m} fma`, () => checkWoGemm(c, lt, { m, bits: 4, group, zeros, pre, kernel: 'fma' })]);
+  }
+  for (const [group, zeros, pre] of int4Cases) out.push([`wo_gemm int4 g${group} M=8`, () => checkWoGemm(c, lt, { m: 8, bits: 4, group, zeros, pre })]);
+  out.push(['wo_gemm int4 g32 M=5 N=200', () => checkWoGemm(c, lt, { m: 5, bits: 4, group: 32, zeros: true, pre: true, n: 200 })]);
+  out.push(['wo_gemm int4 g256 M=2 N=200', () => checkWoGemm(c, lt, { m: 2, bits: 4, group: 256, zeros: true, pre: false, n: 200 })]);
+  out.push(...woF16Checks(c));
   for (const dtype of ['fp8e4m3', 'int8', 'uint8'] as const) out.push([`dummy fill ${dtype}`, () => checkDummyFill(c, dtype)]);
   out.push(['silu_rows / binary_rows', () => checkElementwise(c)]);
   return [...out, ...timeWoGemvAll(c, lt, copyGbps), ...timeFp8Gemms(c, lt)];

@@ -20,8 +20,10 @@ import { checkDecode, checkPrefill, timeDecode, timePrefill } from './check-atte
 import { checkCachedAlgo, checkGemmEpilogue, timeLlamaGemms, type GemmTiming } from './check-gemm.js';
 import { checkGraph } from './check-graph.js';
 import { quantChecks } from './check-quant.js';
+import { gemvChecks } from './check-gemv.js';
 import { renderMarkdown } from './report.js';
 import { runDtypeChecks } from './check-dtypes.js';
+import { decodeV3Checks } from './check-decode-v3.js';
 
 const SHAPES = { hiddenSize: 4096, intermediateSize: 14336, numHeads: 32, numKvHeads: 8, headDim: 128, tokensPerBlock: 16 };
 const SMALL = { hiddenSize: 256, intermediateSize: 688, numHeads: 8, numKvHeads: 2, headDim: 64, tokensPerBlock: 32 };
@@ -144,7 +146,10 @@ function main(): void {
     console.log(`FAIL gemm tuning: ${gemm.error}`);
   }
   results.push(...quantChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn)));
+  results.push(...gemvChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn))); // the Kiln GEMV tactic: correctness, vs cuBLASLt, tuneAll → PlanRunner
   results.push(attempt('cuda graph', () => checkGraph(ctx)));
+  // Decode attention v3 last (a kernel fault would end every check after it): correctness, timings beside the v1/v2 rows above.
+  results.push(...decodeV3Checks(ctx, SMALL).map(([name, fn]) => attempt(name, fn)));
   const report = { started, finished: new Date().toISOString(), device: device.info, memory: device.memInfo(), cublasLtVersion: lt.version(), seed: rng.seedHex,
     shapes: SHAPES, copy, compile: compiled.map((c) => ({ file: c.file, arch: c.arch, bytes: c.cubin.length, ms: c.compileMs, log: c.log })), resources, results, gemm };
   writeFileSync(join(outDir, 'cuda-report.json'), JSON.stringify(report, null, 1));

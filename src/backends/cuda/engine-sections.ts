@@ -2,7 +2,8 @@
  * What `kiln build --target cuda` stores in the engine besides weights, and how the context reads
  * it back: one 'cubin' section per kernel file (compiled by NVRTC for the engine's GPU arch), a
  * 'cuda-kernels' JSON section with the shapes they were specialised for, and a 'tactics' JSON
- * section with the autotuned cuBLASLt algorithm of each GEMM shape and batch bucket.
+ * section with the autotuned cuBLASLt algorithm of each GEMM shape and batch bucket (and, for decode
+ * buckets where it won, `kernel: 'gemv'`: the Kiln GEMV runs it instead).
  */
 import { z } from 'zod';
 import { EngineLoadError } from '../../errors/index.js';
@@ -21,7 +22,13 @@ const shapesSchema = z.object({
   actDtype: z.enum(['bfloat16', 'float16']).optional(), kvDtype: z.enum(['bfloat16', 'float16', 'fp8e4m3']).optional(),
 });
 const metaSchema = z.object({ arch: z.string(), shapes: shapesSchema, files: z.array(z.string()) });
-const tacticSchema = z.object({ algoHex: z.string().regex(/^[0-9a-f]{128}$/), workspaceBytes: z.number().int(), medianMs: z.number(), index: z.number().int() });
+const tacticSchema = z.object({
+  algoHex: z.string().regex(/^[0-9a-f]{128}$/), workspaceBytes: z.number().int(), medianMs: z.number(), index: z.number().int(),
+  // Which kernel runs it (absent in engines built before the GEMV tactic: cuBLASLt with algoHex). 'gemv': the Kiln
+  // GEMV (gemv.ts), timed faster than cuBLASLt's algoHex at build (both CUDA-graph timed: `gemv`).
+  kernel: z.enum(['cublaslt', 'gemv']).optional(),
+  gemv: z.object({ ms: z.number(), cublasLtMs: z.number() }).optional(),
+});
 const tacticsSchema = z.object({ version: z.literal(1), gpu: z.string(), entries: z.record(z.string(), tacticSchema) });
 
 export type Tactic = z.infer<typeof tacticSchema>;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CudaError } from './bindings/errors.js';
 import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
 import { gemmFlops, type GemmAlgo, type GemmPlan } from './gemm.js';
+import { GEMV_MAX_ROWS } from './gemv.js';
 import { timeOnDevice, type TimingOptions } from './timing.js';
 
 export interface TacticTiming {
@@ -33,9 +34,12 @@ const entrySchema = z.object({
   medianMs: z.number(),
   workspaceBytes: z.number().int(),
   timings: z.array(z.object({ index: z.number(), medianMs: z.number().nullable(), tflops: z.number().nullable(), workspaceBytes: z.number() })),
+  // Decode shapes (m ≤ 8): the Kiln GEMV against this winner, both CUDA-graph timed (gemm-tactic.ts); absent: not timed.
+  kernel: z.enum(['cublaslt', 'gemv']).optional(),
+  gemv: z.object({ ms: z.number(), cublasLtMs: z.number() }).optional(),
 });
 const fileSchema = z.object({ version: z.literal(1), entries: z.record(z.string(), entrySchema) });
-type CacheEntry = z.infer<typeof entrySchema>;
+export type CacheEntry = z.infer<typeof entrySchema>;
 
 /** Winners by key, persisted as JSON (written to a temp file, then renamed). */
 export class TimingCache {
@@ -46,9 +50,10 @@ export class TimingCache {
       if (parsed.success) for (const [k, v] of Object.entries(parsed.data.entries)) this.entries.set(k, v);
     }
   }
+  /** Decode-sized keys (m ≤ 8) carry `|gemv v1`, so caches written before the GEMV tactic miss and get it timed. */
   static key(gpu: string, ltVersion: number, plan: GemmPlan): string {
     const { m, n, k, epilogue, outF32, dtype } = plan.shape;
-    return `${gpu}|cublasLt ${ltVersion}|m${m} n${n} k${k}|${dtype === 'float16' ? 'f16' : 'bf16'}${outF32 ? '→f32' : ''}|${epilogue}`;
+    return `${gpu}|cublasLt ${ltVersion}|m${m} n${n} k${k}|${dtype === 'float16' ? 'f16' : 'bf16'}${outF32 ? '→f32' : ''}|${epilogue}${m <= GEMV_MAX_ROWS ? '|gemv v1' : ''}`;
   }
   get(key: string): CacheEntry | undefined {
     return this.entries.get(key);

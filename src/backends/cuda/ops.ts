@@ -77,6 +77,14 @@ export function decodeSplitsV2(numSeqs: number, numKvHeads: number): number {
   return Math.min(V2_MAX_SPLITS, Math.max(1, Math.ceil(V2_TARGET_BLOCKS / (Math.max(1, numSeqs) * numKvHeads))));
 }
 
+/** The decode attention kernels: v1 (two passes), v2 (one pass, adaptive splits), v3 (bandwidth-first), v3tc (v3 with tensor-core products). */
+export type DecodeKernelName = 'v1' | 'v2' | 'v3' | 'v3tc';
+
+/** Whether attention_decode_v3_tc runs for these shapes: head_dim 64 or 128, at most 8 query heads per KV head, a 16-bit KV cache. */
+export function decodeV3TensorCores(shapes: { numHeads: number; numKvHeads: number; headDim: number; kvDtype?: string | undefined }): boolean {
+  return (shapes.headDim === 64 || shapes.headDim === 128) && shapes.numHeads / shapes.numKvHeads <= 8 && shapes.kvDtype !== 'fp8e4m3';
+}
+
 /** Largest numSeqs × numKvHeads that runs the v2 decode kernel by default (see decodeKernel). */
 export const V2_MAX_BLOCKS_WITHOUT_SPLITS = 64;
 
@@ -85,18 +93,37 @@ export const V2_MAX_BLOCKS_WITHOUT_SPLITS = 64;
  * an H100 (128 context: 0.0277 vs 0.0372 ms; 2048: 0.0243 vs 0.0292 ms) and v1 (fixed 256-token
  * splits, two passes) at large batches (256 × 192: 0.1532 vs 0.1656 ms; 64 × 4096: 0.6135 vs
  * 0.9131 ms), docs/cuda-checks.md run 4. So v2 runs while the batch alone cannot fill the GPU
- * (numSeqs × numKvHeads ≤ 64 blocks), v1 otherwise; KILN_DECODE_KERNEL=v1|v2 forces one.
+ * (numSeqs × numKvHeads ≤ 64 blocks), v1 otherwise; KILN_DECODE_KERNEL=v1|v2|v3|v3tc forces one (v3: see
+ * decodeSplitsV3; v3tc: v3 on tensor cores where decodeV3TensorCores allows, else v3).
  */
-export function decodeKernel(numSeqs = 1, numKvHeads = 1): 'v1' | 'v2' {
+export function decodeKernel(numSeqs = 1, numKvHeads = 1): DecodeKernelName {
   const forced = process.env['KILN_DECODE_KERNEL'];
-  if (forced === 'v1' || forced === 'v2') return forced;
+  if (forced === 'v1' || forced === 'v2' || forced === 'v3' || forced === 'v3tc') return forced;
   return numSeqs * numKvHeads <= V2_MAX_BLOCKS_WITHOUT_SPLITS ? 'v2' : 'v1';
 }
 
-/** Floats needed for decode's partial outputs and for its max/sum arrays (enough for either kernel). */
+/** Thread blocks the v3 decode kernel aims for (about four waves of four 128-thread blocks per SM of an H100), and its limits. */
+export const V3_TARGET_BLOCKS = 2048;
+export const V3_MAX_SPLITS = 64;
+/** Fewest tokens a v3 split takes: a sequence (or a whole graph bucket) this short runs in one block per KV head, without the combine pass. */
+export const V3_MIN_SPLIT_TOKENS = 128;
+
+/**
+ * Splits per sequence for the v3 decode kernel: enough blocks (numSeqs · numKvHeads · splits) to
+ * fill the GPU several times over, no more than maxContext / V3_MIN_SPLIT_TOKENS, and 1 (no combine
+ * pass, the kernel writes the output) once the batch alone gives V3_TARGET_BLOCKS blocks. Depends
+ * only on numSeqs and maxContext, as CUDA-graph capture needs.
+ */
+export function decodeSplitsV3(numSeqs: number, numKvHeads: number, maxContext: number): number {
+  const byBlocks = Math.ceil(V3_TARGET_BLOCKS / (Math.max(1, numSeqs) * Math.max(1, numKvHeads)));
+  const byContext = Math.ceil(Math.max(1, maxContext) / V3_MIN_SPLIT_TOKENS);
+  return Math.max(1, Math.min(V3_MAX_SPLITS, byBlocks, byContext));
+}
+
+/** Floats needed for decode's partial outputs and for its max/sum arrays (enough for any of the kernels). */
 export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: number, maxContext: number): { out: number; stats: number } {
-  // v2: numSeqs · splits ≤ numSeqs + V2_TARGET_BLOCKS for any batch (splits = ceil(target / (n · kvHeads)) ≤ target / n + 1).
-  const rows = Math.max(numSeqs * decodeSplits(maxContext), numSeqs + V2_TARGET_BLOCKS);
+  // v2 and v3: numSeqs · splits ≤ numSeqs + target blocks for any batch (splits ≤ ceil(target / (n · kvHeads)) ≤ target / n + 1).
+  const rows = Math.max(numSeqs * decodeSplits(maxContext), numSeqs + Math.max(V2_TARGET_BLOCKS, V3_TARGET_BLOCKS));
   return { out: rows * numHeads * headDim, stats: rows * numHeads };
 }
 
@@ -104,13 +131,39 @@ export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: 
 export function attentionDecode(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
   meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number, scales: KvScales = UNIT_SCALES): void {
   const { numHeads, numKvHeads, headDim } = ks.shapes;
-  const v2 = decodeKernel(meta.numSeqs, numKvHeads) === 'v2';
+  const kernel = decodeKernel(meta.numSeqs, numKvHeads);
+  if (kernel === 'v3' || kernel === 'v3tc') {
+    const splits = decodeSplitsV3(meta.numSeqs, numKvHeads, maxContext);
+    return attentionDecodeV3(ks, s, q, qStride, qRows, kCache, vCache, meta, maxContext, scale, scratch, out, outStride, scales, splits, kernel === 'v3tc');
+  }
+  const v2 = kernel === 'v2';
   const splits = v2 ? decodeSplitsV2(meta.numSeqs, numKvHeads) : decodeSplits(maxContext);
   const common = [arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
     arg.i32(meta.maxBlocksPerSeq), arg.ptr(meta.contextLens), arg.f32(scale), arg.ptr(scratch.out), arg.ptr(scratch.max),
     arg.ptr(scratch.sum), arg.i32(splits)];
   ks.get(v2 ? 'attention_decode_v2' : 'attention_decode').launch({ grid: [splits, numKvHeads, meta.numSeqs], block: [DECODE_THREADS] }, s,
     [...common, ...(v2 ? [arg.i32(V2_MIN_SPLIT_TOKENS)] : []), arg.f32(scales.k), arg.f32(scales.v)]);
+  ks.get('attention_decode_combine').launch({ grid: [numHeads, meta.numSeqs], block: [headDim] }, s, [
+    arg.ptr(scratch.out), arg.ptr(scratch.max), arg.ptr(scratch.sum), arg.ptr(qRows), arg.ptr(out), arg.i32(outStride), arg.i32(splits)]);
+}
+
+/**
+ * The v3 decode kernel; with one split it writes `out` itself, otherwise attention_decode_combine
+ * merges the splits. `splits` overrides decodeSplitsV3 (device checks; 1..V3_MAX_SPLITS, and the
+ * scratch must hold numSeqs · splits rows). `tensorCores` runs attention_decode_v3_tc where
+ * decodeV3TensorCores allows (same grid and outputs).
+ */
+export function attentionDecodeV3(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
+  meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number, scales: KvScales = UNIT_SCALES,
+  splits = decodeSplitsV3(meta.numSeqs, ks.shapes.numKvHeads, maxContext), tensorCores = false): void {
+  const { numHeads, numKvHeads, headDim } = ks.shapes;
+  if (!Number.isInteger(splits) || splits < 1 || splits > V3_MAX_SPLITS) throw new RangeError(`v3 decode splits ${splits} outside 1..${V3_MAX_SPLITS}`);
+  const entry = tensorCores && decodeV3TensorCores(ks.shapes) ? 'attention_decode_v3_tc' : 'attention_decode_v3';
+  ks.get(entry).launch({ grid: [splits, numKvHeads, meta.numSeqs], block: [DECODE_THREADS] }, s, [
+    arg.ptr(q), arg.i32(qStride), arg.ptr(qRows), arg.ptr(kCache), arg.ptr(vCache), arg.ptr(meta.blockTables),
+    arg.i32(meta.maxBlocksPerSeq), arg.ptr(meta.contextLens), arg.f32(scale), arg.ptr(scratch.out), arg.ptr(scratch.max),
+    arg.ptr(scratch.sum), arg.i32(splits), arg.i32(V3_MIN_SPLIT_TOKENS), arg.f32(scales.k), arg.f32(scales.v), arg.ptr(out), arg.i32(outStride)]);
+  if (splits === 1) return;
   ks.get('attention_decode_combine').launch({ grid: [numHeads, meta.numSeqs], block: [headDim] }, s, [
     arg.ptr(scratch.out), arg.ptr(scratch.max), arg.ptr(scratch.sum), arg.ptr(qRows), arg.ptr(out), arg.i32(outStride), arg.i32(splits)]);
 }

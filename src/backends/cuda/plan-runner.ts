@@ -1,6 +1,7 @@
 /**
  * Enqueues one step of an `ExecPlan` on a stream: kernels through `ops.ts`, matmuls through
- * cuBLASLt plans cached per (rows bucket, shape). Every address it uses is fixed at load (arena
+ * cuBLASLt plans cached per (rows bucket, shape), or the Kiln GEMV (gemv.ts) where the engine's tactic
+ * chose it for a decode bucket. Every address it uses is fixed at load (arena
  * slots, weights, KV pools, step buffers), so the same calls can be captured into a CUDA graph.
  */
 import { BackendError } from '../../errors/index.js';
@@ -11,6 +12,8 @@ import type { CudaDevice, DeviceBuffer, Stream } from './device.js';
 import { tacticKey, type TacticsFile } from './engine-sections.js';
 import type { ActRef, ExecPlan, PlanOp } from './exec-plan.js';
 import { GemmPlan, type CublasLtHandle, type GemmAlgo, type GemmEpilogue } from './gemm.js';
+import { runsGemv } from './gemm-tactic.js';
+import { launchGemv } from './gemv.js';
 import type { KernelSet } from './kernel-set.js';
 import type { CudaKvCache } from './kv-cache.js';
 import * as ops from './ops.js';
@@ -45,7 +48,7 @@ export interface RunnerParts {
 }
 
 export class PlanRunner {
-  private readonly gemms = new Map<string, { plan: GemmPlan; algo: GemmAlgo }>();
+  private readonly gemms = new Map<string, { plan: GemmPlan; algo: GemmAlgo; gemv: boolean }>();
   private readonly invFreqs = new Map<string, DeviceBuffer>();
   numTunedHits = 0;
 
@@ -88,8 +91,12 @@ export class PlanRunner {
       case 'silu_mul':
         return ops.siluMul(ks, s, this.addr(op.x), this.addr(op.out), this.rows(op.rowsDim, d));
       case 'gemm': {
-        const m = gemmRowsBucket(this.rows(op.rowsDim, d));
-        const g = this.gemm(m, op.n, op.k, op.epilogue, op.out.f32);
+        const rows = this.rows(op.rowsDim, d);
+        const g = this.gemm(gemmRowsBucket(rows), op.n, op.k, op.epilogue, op.out.f32);
+        if (g.gemv) { // the engine's tactic: the Kiln GEMV beat cuBLASLt here (gemm-tactic.ts); it computes the real rows only
+          return launchGemv(ks, s, { m: rows, n: op.n, k: op.k, epilogue: op.epilogue, outF32: op.out.f32, a: this.addr(op.x), lda: op.x.stride,
+            b: w.get(op.weight).ptr, ...(op.bias ? { bias: w.get(op.bias).ptr } : {}), d: this.addr(op.out), ldd: op.out.stride });
+        }
         return g.plan.run(s, g.algo, this.addr(op.x), w.get(op.weight), this.addr(op.out), op.bias ? w.get(op.bias) : undefined);
       }
       case 'attention':
@@ -165,8 +172,8 @@ export class PlanRunner {
     return b;
   }
 
-  /** The plan and algorithm for one GEMM: the engine's tuned tactic, else cuBLASLt's first choice. */
-  gemm(m: number, n: number, k: number, epilogue: GemmEpilogue, outF32: boolean): { plan: GemmPlan; algo: GemmAlgo } {
+  /** The plan and algorithm for one GEMM: the engine's tuned tactic, else cuBLASLt's first choice; `gemv` when the tactic is the Kiln GEMV. */
+  gemm(m: number, n: number, k: number, epilogue: GemmEpilogue, outF32: boolean): { plan: GemmPlan; algo: GemmAlgo; gemv: boolean } {
     const dtype = this.p.kernels.shapes.actDtype ?? 'bfloat16';
     const key = tacticKey(m, n, k, epilogue, outF32, dtype);
     let g = this.gemms.get(key);
@@ -181,7 +188,7 @@ export class PlanRunner {
       algo = plan.candidates(1)[0];
     }
     if (!algo) throw new BackendError(`cuBLASLt has no algorithm for GEMM ${key}`);
-    g = { plan, algo };
+    g = { plan, algo, gemv: runsGemv(tuned, { m, k }) };
     this.gemms.set(key, g);
     return g;
   }

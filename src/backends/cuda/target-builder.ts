@@ -1,7 +1,8 @@
 /**
  * `kiln build --target cuda`: the builder hook that compiles the kernels for the model's shapes with
  * NVRTC for this GPU's architecture, autotunes every GEMM of the engine for the decode batch buckets
- * and a few prefill sizes (winners in a 'tactics' section, timings in a timing-cache file), checks
+ * and a few prefill sizes (winners in a 'tactics' section, timings in a timing-cache file; decode buckets
+ * also time the Kiln GEMV against cuBLASLt, gemm-tactic.ts), checks
  * the graph can be planned, and records the GPU arch. Kernels and GEMMs run in the engine's dtype
  * (float16 engines in fp16, others in bf16; an fp8 KV cache when the graph asks for one). Weights keep
  * the engine's dtype; the context converts them to the kernels' dtype at upload.
@@ -17,7 +18,8 @@ import { CudaDevice, arg, type DeviceBuffer, type Stream } from './device.js';
 import { engineDtypes, kernelSections, tacticKey, tacticsSection, type TacticsFile } from './engine-sections.js';
 import { planExecution } from './exec-plan.js';
 import { CublasLtHandle, GemmPlan, type GemmDtype, type GemmEpilogue } from './gemm.js';
-import { TimingCache, tuneGemm } from './gemm-tuner.js';
+import { TimingCache } from './gemm-tuner.js';
+import { tuneGemmTactic } from './gemm-tactic.js';
 import { compileKernels, KernelSet } from './kernel-set.js';
 import type { KernelShapes } from './kernels/index.js';
 import { gemmRowsBucket } from './plan-runner.js';
@@ -29,7 +31,7 @@ export interface CudaTargetOptions {
   readonly tokensPerBlock?: number;
 }
 
-interface GemmShapeKey { readonly n: number; readonly k: number; readonly epilogue: GemmEpilogue; readonly outF32: boolean }
+export interface GemmShapeKey { readonly n: number; readonly k: number; readonly epilogue: GemmEpilogue; readonly outF32: boolean }
 
 /** The distinct GEMMs of an engine (rows aside). */
 function engineGemms(engine: Engine): GemmShapeKey[] {
@@ -56,7 +58,8 @@ function fillRandom(ks: KernelSet, s: Stream, buf: DeviceBuffer, seed: number): 
     [arg.ptr(buf), arg.u64(BigInt(n)), arg.i32(seed), arg.f32(0), arg.f32(0.5)]);
 }
 
-function tuneAll(device: CudaDevice, ks: KernelSet, gemms: readonly GemmShapeKey[], rows: readonly number[], maxLogitRows: number,
+/** Tunes every GEMM at every rows bucket (tactics: gemm-tactic.ts) and saves the timing cache; exported for the device check. */
+export function tuneAll(device: CudaDevice, ks: KernelSet, gemms: readonly GemmShapeKey[], rows: readonly number[], maxLogitRows: number,
   cachePath: string, log: (l: string) => void): TacticsFile {
   const dtype: GemmDtype = ks.shapes.actDtype ?? 'bfloat16';
   const stream = device.createStream();
@@ -77,10 +80,9 @@ function tuneAll(device: CudaDevice, ks: KernelSet, gemms: readonly GemmShapeKey
         const plan = new GemmPlan(lt, { m, n: g.n, k: g.k, epilogue: g.epilogue, outF32: g.outF32, dtype });
         try {
           const key = TimingCache.key(device.info.name, lt.version(), plan);
-          const t = tuneGemm(device, stream, plan, bufs, cache, key, { warmup: 2, iters: 10 });
-          entries[tacticKey(m, g.n, g.k, g.epilogue, g.outF32, dtype)] = { algoHex: t.algo.algo.toString('hex'), workspaceBytes: t.algo.workspaceBytes, medianMs: t.medianMs, index: t.index };
-          const first = t.timings.find((x) => x.index === 0)?.medianMs;
-          log(`tactic ${dtype === 'float16' ? 'f16' : 'bf16'} m=${m} n=${g.n} k=${g.k} ${g.epilogue}${g.outF32 ? ' f32out' : ''}: #${t.index} ${t.medianMs.toFixed(4)} ms${first ? ` (heuristic #0 ${first.toFixed(4)} ms)` : ''}${t.fromCache ? ' [timing cache]' : ''}`);
+          const t = tuneGemmTactic(device, stream, ks, plan, bufs, cache, key, { warmup: 2, iters: 10 }); // cuBLASLt, and the Kiln GEMV for m ≤ 8
+          entries[tacticKey(m, g.n, g.k, g.epilogue, g.outF32, dtype)] = t.tactic;
+          log(`tactic ${dtype === 'float16' ? 'f16' : 'bf16'} m=${m} n=${g.n} k=${g.k} ${g.epilogue}${g.outF32 ? ' f32out' : ''}: ${t.summary}`);
         } finally {
           plan.dispose();
         }

@@ -27,6 +27,16 @@ describe('TimingCache', () => {
     expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(1);
   });
 
+  it('reads entries written before the GEMV tactic and keeps a GEMV timing', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'kiln-tc-')), 'cache.json');
+    const gemvEntry = { ...entry, kernel: 'gemv' as const, gemv: { ms: 0.019, cublasLtMs: 0.0215 } };
+    writeFileSync(path, JSON.stringify({ version: 1, entries: { old: entry, new: gemvEntry } }));
+    const c = new TimingCache(path);
+    expect(c.get('old')).toEqual(entry);
+    expect(c.get('old')?.kernel).toBeUndefined();
+    expect(c.get('new')).toEqual(gemvEntry);
+  });
+
   it('ignores a file that is not a valid cache instead of using bad algos', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'kiln-tc-')), 'cache.json');
     writeFileSync(path, JSON.stringify({ version: 1, entries: { k1: { ...entry, algoHex: 'zz' } } }));

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { planExecution, type PlanOp } from '../../../src/backends/cuda/exec-plan.js';
 import { fp8GemmUnsupported } from '../../../src/backends/cuda/gemm-fp8.js';
-import { gemvCapacity, quantScratchBytes } from '../../../src/backends/cuda/quant-ops.js';
+import { gemvCapacity, int4GemvKernel, quantScratchBytes } from '../../../src/backends/cuda/quant-ops.js';
 import { deviceBytes, deviceDtypeOf } from '../../../src/backends/cuda/weights.js';
 import { Builder } from '../../../src/builder/builder.js';
 import { BackendError } from '../../../src/errors/index.js';
@@ -79,6 +79,16 @@ describe('planExecution of quantized graphs', () => {
 describe('quantized GEMM helpers', () => {
   it('picks the GEMV specialisation by rows', () => {
     expect([1, 2, 3, 4, 5, 8].map(gemvCapacity)).toEqual([1, 2, 4, 4, 8, 8]);
+  });
+
+  it('runs the int4 GEMV on tensor cores where K % 128 and group % 32 allow, else (or when forced) on CUDA cores', () => {
+    expect(int4GemvKernel(4096, 128, undefined, {})).toBe('mma');
+    expect(int4GemvKernel(14336, 64, undefined, {})).toBe('mma');
+    expect(int4GemvKernel(4160, 64, undefined, {})).toBe('fma');
+    expect(int4GemvKernel(4096, 48, undefined, {})).toBe('fma');
+    expect(int4GemvKernel(4096, 128, 'fma', {})).toBe('fma');
+    expect(int4GemvKernel(4096, 128, undefined, { KILN_WO_GEMV_INT4: 'fma' })).toBe('fma');
+    expect(int4GemvKernel(4096, 128, 'mma', { KILN_WO_GEMV_INT4: 'fma' })).toBe('mma');
   });
 
   it('keeps quantized bytes raw and quantization parameters float32 on the device', () => {

@@ -15,7 +15,7 @@ export const KERNEL_FILES = {
   silu_mul: { entries: ['silu_mul'], defines: ['INTER'] },
   rope_kv: { entries: ['rope_write_kv'], defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK'] },
   attention_decode: {
-    entries: ['attention_decode', 'attention_decode_v2', 'attention_decode_combine'],
+    entries: ['attention_decode', 'attention_decode_v2', 'attention_decode_v3', 'attention_decode_v3_tc', 'attention_decode_combine'],
     defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK', 'PARTITION', 'THREADS'],
   },
   attention_prefill: {
@@ -26,10 +26,11 @@ export const KERNEL_FILES = {
   fill: { entries: ['fill_normal'], defines: [] },
   quant_act: { entries: ['quantize_fp8_rows', 'fp8_rescale', 'fill_quant_bytes', 'fill_f32', 'silu_rows', 'binary_rows'], defines: [] },
   wo_gemm: {
-    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
+    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int4_mma', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
       'wo_gemv_int8_m4', 'wo_gemv_int8_m8', 'wo_dequant_int4', 'wo_dequant_int8'],
     defines: [],
   },
+  gemv: { entries: ['gemv_m1', 'gemv_m2', 'gemv_m4', 'gemv_m8'], defines: [] },
 } as const satisfies Record<string, { entries: readonly string[]; defines: readonly string[] }>;
 
 export type KernelFile = keyof typeof KERNEL_FILES;
@@ -106,6 +107,7 @@ function definesByFile(shapes: KernelShapes): Record<KernelFile, Defines> {
     fill: {},
     quant_act: {},
     wo_gemm: {},
+    gemv: {},
   };
 }
 
