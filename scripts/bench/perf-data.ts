@@ -53,7 +53,7 @@ export interface DeviceMeta {
 export interface ProfileReport { readonly date: string; readonly iters: number; readonly scenarios: readonly ScenarioProfile[] }
 
 export const KILN_SCENARIOS = ['latency-128', 'latency-2048', 'ttft-1024', 'throughput-128-128', 'throughput-2048-128', 'throughput-1000-1000', 'throughput-128-128-host-sampling', 'serve',
-  'latency-128-decode-v1', 'latency-128-sync', 'latency-128-nospec'] as const;
+  'latency-128-decode-v1', 'latency-128-sync', 'latency-128-nospec', 'latency-128-no-gemv', 'throughput-128-128-decode-v1'] as const;
 export type KilnScenario = (typeof KILN_SCENARIOS)[number];
 export const QUANT_FORMATS = ['bf16', 'fp8', 'int8_wo', 'int4_wo', 'kv-fp8'] as const;
 export type QuantName = (typeof QUANT_FORMATS)[number];

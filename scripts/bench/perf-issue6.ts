@@ -166,6 +166,7 @@ function stepPathLines(d: RunData): string[] {
     ['async steps without speculative scheduling (`KILN_ASYNC_SCHEDULING=0`)', 'latency-128-nospec'],
     ['synchronous steps (`KILN_SYNC_STEPS=1`)', 'latency-128-sync'],
     ['default step path, decode attention v1 (`KILN_DECODE_KERNEL=v1`)', 'latency-128-decode-v1'],
+    ['default step path, cuBLASLt for every GEMM (`KILN_GEMV=0`)', 'latency-128-no-gemv'],
   ] as const;
   const rows = variants.flatMap(([name, key]) => {
     const r = first(d.kiln[key]);
@@ -193,10 +194,12 @@ function memoryLines(d: RunData): string[] {
     .map((s) => [s, first(d.kiln[s])] as const).filter(([, r]) => r?.fragmentation !== null && r?.fragmentation !== undefined)
     .map(([s, r]) => `${(100 * r!.fragmentation!).toFixed(1)} % at ${s.replace('throughput-', '').replace('-', '/')}`);
   const host = first(d.kiln['throughput-128-128-host-sampling']);
+  const v1 = first(d.kiln['throughput-128-128-decode-v1']);
   return [
     `Memory split (offline 128/128): weights ${n0(mem.weights)} B, KV pool ${n0(mem.kvCache)} B, activations ${n0(mem.activations)} B, other ${n0(mem.other)} B.` +
       (tp.kvPool ? ` KV pool: ${n0(tp.kvPool.capacityTokens)} tokens (${tp.kvPool.numBlocks} blocks of ${tp.kvPool.tokensPerBlock}).` : '') +
       (frag.length ? ` KV fragmentation: ${frag.join(', ')}.` : ''),
+    ...(v1 ? ['', `Same-run effect of the decode attention kernel (offline 128/128, up to 256 sequences per step): ${n1(tp.outputTokPerS)} output tok/s with the default kernel against ${n1(v1.outputTokPerS)} with \`KILN_DECODE_KERNEL=v1\` (${n0(v1.numRequests)} requests each).`] : []),
     ...(host ? ['', `Same-run effect of sampling on the GPU (offline 128/128, \`KILN_HOST_SAMPLING=1\`): ${n1(host.outputTokPerS)} output tok/s (${n0(host.numRequests)} requests) against ${n1(tp.outputTokPerS)} (${n0(tp.numRequests)} requests) with only token ids coming back.`] : []),
   ];
 }

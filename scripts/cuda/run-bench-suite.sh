@@ -8,7 +8,7 @@
 # (every JSON report as $CARD-kiln-*.json, the serve SVG), summary.md.
 # Env: CARD (file prefix, default h100), KV (KV budget bytes, default 44e9), SUITE_CHECKS=1 (the
 # device-sampling check first), SUITE_HOST_SAMPLING=1 (the KILN_HOST_SAMPLING=1 A/B run),
-# SUITE_DECODE_AB=1 (batch-1 decode again with KILN_DECODE_KERNEL=v1), SUITE_SYNC_AB=1 (batch-1 decode with
+# SUITE_DECODE_AB=1 (batch-1 decode again with KILN_DECODE_KERNEL=v1 and with KILN_GEMV=0), SUITE_SYNC_AB=1 (batch-1 decode with
 # KILN_SYNC_STEPS=1 and with KILN_ASYNC_SCHEDULING=0: tokens/s and event-loop delay of each step path), SUITE_PROFILE=1 (scripts/cuda/profile-ops.ts on the engine at the end; the quant call runs it anyway).
 set -uo pipefail
 source .device/env.sh
@@ -39,8 +39,9 @@ b() {
   timeout "$t" $K bench "$@" --engine_dir $E $KVF --output_json $R/$CARD-kiln-$name.json 2>&1 | grep -v '^|' | tail -4
 }
 b latency-128 45 latency --num_requests 3 --input_len 128 --output_len 128
-if [[ "${SUITE_DECODE_AB:-0}" == 1 ]]; then  # same-run A/B of the decode attention kernels (ops.decodeKernel)
+if [[ "${SUITE_DECODE_AB:-0}" == 1 ]]; then  # same-run A/B of the decode attention kernels (ops.decodeKernel) and of the GEMV tactic
   KILN_DECODE_KERNEL=v1 b latency-128-decode-v1 35 latency --num_requests 2 --input_len 128 --output_len 128
+  KILN_GEMV=0 b latency-128-no-gemv 35 latency --num_requests 2 --input_len 128 --output_len 128
 fi
 if [[ "${SUITE_SYNC_AB:-0}" == 1 ]]; then  # same-run A/B of the step paths: synchronous steps, then async without speculation
   KILN_SYNC_STEPS=1 b latency-128-sync 35 latency --num_requests 2 --input_len 128 --output_len 128
@@ -49,6 +50,9 @@ fi
 b ttft-1024 30 latency --num_requests 3 --input_len 1024 --output_len 16
 b latency-2048 45 latency --num_requests 2 --input_len 2048 --output_len 128
 b throughput-128-128 60 throughput --num_requests 1024 --input_len 128 --output_len 128
+if [[ "${SUITE_DECODE_AB:-0}" == 1 ]]; then  # the same offline workload with the previous default decode kernel at large batches
+  KILN_DECODE_KERNEL=v1 b throughput-128-128-decode-v1 60 throughput --num_requests 1024 --input_len 128 --output_len 128
+fi
 if [[ "${SUITE_HOST_SAMPLING:-0}" == 1 ]]; then
   KILN_HOST_SAMPLING=1 b throughput-128-128-host-sampling 60 throughput --num_requests 256 --input_len 128 --output_len 128
 fi

@@ -116,6 +116,14 @@ describe('write-performance: step paths and decode kernels, same run', () => {
     expect(issue6).not.toContain('KILN_ASYNC_SCHEDULING=0'); // not run: no row
   });
 
+  it('the offline decode-kernel A/B line comes from throughput-128-128-decode-v1', () => {
+    const tp = JSON.parse(readFileSync(join(OLD_RUN, 'h100-kiln-throughput-128-128.json'), 'utf8')) as BenchReport;
+    writeFileSync(join(dir, 'h100-kiln-throughput-128-128.json'), JSON.stringify(tp));
+    writeFileSync(join(dir, 'h100-kiln-throughput-128-128-decode-v1.json'), JSON.stringify({ ...tp, results: [{ ...tp.results[0]!, outputTokPerS: 9000.04 }] }));
+    const { issue6 } = render(dir, 'h100-', CONFIG);
+    expect(issue6).toContain('10,095.5 output tok/s with the default kernel against 9,000.0 with `KILN_DECODE_KERNEL=v1` (1,024 requests each).');
+  });
+
   it('no block when only the default path ran', () => {
     const { issue6 } = render(OLD_RUN, 'h100-', CONFIG);
     expect(issue6).not.toContain('Step paths and decode kernels');
