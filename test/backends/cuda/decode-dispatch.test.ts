@@ -3,26 +3,53 @@ import {
   decodeKernel, decodeScratchFloats, decodeSplits, decodeSplitsV2, decodeSplitsV3, decodeV3TensorCores, V2_MAX_BLOCKS_WITHOUT_SPLITS, V3_MAX_SPLITS, V3_MIN_SPLIT_TOKENS,
 } from '../../../src/backends/cuda/ops.js';
 
+const LLAMA = { numHeads: 32, numKvHeads: 8, headDim: 128 };
+
 describe('decode kernel dispatch', () => {
   afterEach(() => { delete process.env['KILN_DECODE_KERNEL']; });
 
-  it('runs v2 while the batch cannot fill the GPU and v1 beyond', () => {
-    expect(decodeKernel(1, 8)).toBe('v2');
-    expect(decodeKernel(V2_MAX_BLOCKS_WITHOUT_SPLITS / 8, 8)).toBe('v2');
-    expect(decodeKernel(V2_MAX_BLOCKS_WITHOUT_SPLITS / 8 + 1, 8)).toBe('v1');
-    expect(decodeKernel(256, 8)).toBe('v1');
+  it('runs v3tc at every batch size for 16-bit KV caches, head_dim 64/128 and groups up to 8', () => {
+    for (const n of [0, 1, 2, 8, 9, 64, 256, 1024]) {
+      expect(decodeKernel(n, LLAMA)).toBe('v3tc');
+      expect(decodeKernel(n, { ...LLAMA, kvDtype: 'bfloat16' })).toBe('v3tc');
+      expect(decodeKernel(n, { numHeads: 8, numKvHeads: 2, headDim: 64, kvDtype: 'float16' })).toBe('v3tc');
+      expect(decodeKernel(n, { numHeads: 64, numKvHeads: 8, headDim: 128 })).toBe('v3tc');
+      expect(decodeKernel(n, { numHeads: 8, numKvHeads: 8, headDim: 128 })).toBe('v3tc');
+    }
   });
 
-  it('KILN_DECODE_KERNEL forces either kernel', () => {
+  it('elsewhere runs v2 while numSeqs × numKvHeads ≤ 64 and v3 beyond', () => {
+    const fp8 = { ...LLAMA, kvDtype: 'fp8e4m3' };
+    expect(V2_MAX_BLOCKS_WITHOUT_SPLITS).toBe(64);
+    expect(decodeKernel(1, fp8)).toBe('v2');
+    expect(decodeKernel(8, fp8)).toBe('v2');
+    expect(decodeKernel(9, fp8)).toBe('v3');
+    expect(decodeKernel(256, fp8)).toBe('v3');
+    const mqa32 = { numHeads: 4, numKvHeads: 1, headDim: 32 }; // head_dim 32: no tensor-core kernel
+    expect(decodeKernel(64, mqa32)).toBe('v2');
+    expect(decodeKernel(65, mqa32)).toBe('v3');
+    const hd16 = { numHeads: 4, numKvHeads: 2, headDim: 16 };
+    expect(decodeKernel(32, hd16)).toBe('v2');
+    expect(decodeKernel(33, hd16)).toBe('v3');
+    const group10 = { numHeads: 80, numKvHeads: 8, headDim: 128 }; // GQA group 10 > 8
+    expect(decodeKernel(8, group10)).toBe('v2');
+    expect(decodeKernel(9, group10)).toBe('v3');
+  });
+
+  it('KILN_DECODE_KERNEL forces any kernel; an unknown value is ignored', () => {
     process.env['KILN_DECODE_KERNEL'] = 'v1';
-    expect(decodeKernel(1, 8)).toBe('v1');
+    expect(decodeKernel(1, LLAMA)).toBe('v1');
+    expect(decodeKernel(256, { ...LLAMA, kvDtype: 'fp8e4m3' })).toBe('v1');
     process.env['KILN_DECODE_KERNEL'] = 'v2';
-    expect(decodeKernel(256, 8)).toBe('v2');
+    expect(decodeKernel(256, LLAMA)).toBe('v2');
     process.env['KILN_DECODE_KERNEL'] = 'v3';
-    expect(decodeKernel(1, 8)).toBe('v3');
-    expect(decodeKernel(256, 8)).toBe('v3');
+    expect(decodeKernel(1, LLAMA)).toBe('v3');
+    expect(decodeKernel(256, LLAMA)).toBe('v3');
     process.env['KILN_DECODE_KERNEL'] = 'v3tc';
-    expect(decodeKernel(256, 8)).toBe('v3tc');
+    expect(decodeKernel(256, { ...LLAMA, kvDtype: 'fp8e4m3' })).toBe('v3tc'); // attentionDecodeV3 then runs the CUDA-core v3
+    process.env['KILN_DECODE_KERNEL'] = 'v4';
+    expect(decodeKernel(256, LLAMA)).toBe('v3tc');
+    expect(decodeKernel(1, { ...LLAMA, kvDtype: 'fp8e4m3' })).toBe('v2');
   });
 
   it('v3tc runs the tensor-core kernel only for head_dim 64/128, groups up to 8 and 16-bit KV caches', () => {
@@ -35,12 +62,6 @@ describe('decode kernel dispatch', () => {
     expect(decodeV3TensorCores({ numHeads: 4, numKvHeads: 1, headDim: 32 })).toBe(false);
     expect(decodeV3TensorCores({ numHeads: 4, numKvHeads: 2, headDim: 16 })).toBe(false);
     expect(decodeV3TensorCores({ numHeads: 80, numKvHeads: 8, headDim: 128 })).toBe(false);
-  });
-
-  it('v3 runs only when forced (the default stays v1/v2 until device timings pick it)', () => {
-    for (const n of [1, 8, 9, 64, 256]) expect(decodeKernel(n, 8)).not.toBe('v3');
-    process.env['KILN_DECODE_KERNEL'] = 'v4';
-    expect(decodeKernel(256, 8)).toBe('v1');
   });
 
   it('v3 splits: none once the batch fills the GPU or the context is short, up to 64 at batch 1', () => {

@@ -30,7 +30,8 @@ describe('createCudaBackend', () => {
 describe.skipIf(noNvrtc !== null)('NVRTC', () => {
   it('compiles every kernel for sm_90 to a CUBIN without warnings', () => {
     const out = compileKernels(LLAMA3_8B, 'sm_90');
-    expect(out.map((c) => c.file).sort()).toEqual(['attention_decode', 'attention_prefill', 'embedding', 'rmsnorm', 'rope_kv', 'sampling', 'silu_mul']);
+    expect(out.map((c) => c.file).sort()).toEqual(['attention_decode', 'attention_decode_v3', 'attention_prefill', 'embedding', 'fill', 'gemv', 'quant_act', 'rmsnorm',
+      'rope_kv', 'sampling', 'silu_mul', 'wo_gemm']);
     for (const c of out) {
       expect(c.cubin.subarray(0, 4)).toEqual(new Uint8Array([0x7f, 0x45, 0x4c, 0x46])); // ELF
       expect(c.log).toBe('');

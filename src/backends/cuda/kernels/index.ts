@@ -15,8 +15,13 @@ export const KERNEL_FILES = {
   silu_mul: { entries: ['silu_mul'], defines: ['INTER'] },
   rope_kv: { entries: ['rope_write_kv'], defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK'] },
   attention_decode: {
-    entries: ['attention_decode', 'attention_decode_v2', 'attention_decode_v3', 'attention_decode_v3_tc', 'attention_decode_combine'],
+    entries: ['attention_decode', 'attention_decode_v2', 'attention_decode_combine'],
     defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK', 'PARTITION', 'THREADS'],
+  },
+  /** v3 decode (CUDA cores and tensor cores); specialised like attention_decode, whose combine kernel merges its splits. */
+  attention_decode_v3: {
+    entries: ['attention_decode_v3', 'attention_decode_v3_tc'],
+    defines: ['HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'TOKENS_PER_BLOCK', 'THREADS'],
   },
   attention_prefill: {
     entries: ['attention_prefill'],
@@ -26,7 +31,8 @@ export const KERNEL_FILES = {
   fill: { entries: ['fill_normal'], defines: [] },
   quant_act: { entries: ['quantize_fp8_rows', 'fp8_rescale', 'fill_quant_bytes', 'fill_f32', 'silu_rows', 'binary_rows'], defines: [] },
   wo_gemm: {
-    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int4_mma', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
+    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int4_mma', 'wo_gemv_int4_mma_w8s4', 'wo_gemv_int4_mma_w4s4',
+      'wo_gemv_int4_mma_w8s4z', 'wo_gemv_int4_mma_w8a4', 'wo_gemv_int4_mma_w4a8', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
       'wo_gemv_int8_m4', 'wo_gemv_int8_m8', 'wo_dequant_int4', 'wo_dequant_int8'],
     defines: [],
   },
@@ -102,6 +108,7 @@ function definesByFile(shapes: KernelShapes): Record<KernelFile, Defines> {
     silu_mul: { INTER: shapes.intermediateSize },
     rope_kv: attn,
     attention_decode: { ...attn, PARTITION: DECODE_PARTITION, THREADS: DECODE_THREADS },
+    attention_decode_v3: { ...attn, PARTITION: DECODE_PARTITION, THREADS: DECODE_THREADS },
     attention_prefill: attn,
     sampling: {},
     fill: {},
