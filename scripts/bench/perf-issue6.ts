@@ -177,9 +177,9 @@ function stepPathLines(d: RunData): string[] {
   });
   if (rows.length < 2) return [];
   return [
-    'Step paths and decode kernels, same run (batch-1 decode, 128/128; event-loop delay = how late a 1 ms timer fired during the run, node:perf_hooks):',
+    'Step paths and decode kernels, same run (batch-1 decode, 128/128; event loop = the interval between ticks of a 1 ms timer during the run, node:perf_hooks monitorEventLoopDelay: 1.00 ms is on time, the excess is how long the loop was blocked):',
     '',
-    '| path | requests | decode tok/s | ITL p50 / p99 ms | event-loop delay p50 / p99 / max ms |',
+    '| path | requests | decode tok/s | ITL p50 / p99 ms | event loop: 1 ms timer interval p50 / p99 / max ms |',
     '| --- | --- | --- | --- | --- |',
     ...rows,
     '',

@@ -2,17 +2,13 @@
  * Timings of the quantized GEMMs at Llama-3-8B shapes (see check-quant.ts): the weight-only GEMV at
  * M=1 (CUDA-graph timed, as decode runs it; GB/s of packed weights + scales read, against the measured copy bandwidth and the BF16
  * cuBLASLt GEMM of the same shape; int4 also times the CUDA-core kernel in the same run, and gate_up at
- * M=4 / 8 both kernels) and the FP8 GEMM at M=4096 (TFLOP/s, against BF16). The int4 variants
- * (int4-gemv.ts) side by side at the same shapes, twice: graphs of 20 calls on one weight (the bar's
- * method: qkv / o weights then sit in the 50 MB L2) and 20 calls cycling ≥ 200 MB of weight copies (HBM).
+ * M=4 / 8 both kernels) and the FP8 GEMM at M=4096 (TFLOP/s, against BF16).
  */
 import { arg, type DeviceBuffer } from '../../src/backends/cuda/device.js';
 import type { ActRef, WoGemmOp } from '../../src/backends/cuda/exec-plan.js';
 import { Fp8GemmPlan } from '../../src/backends/cuda/gemm-fp8.js';
 import { GemmPlan, type CublasLtHandle } from '../../src/backends/cuda/gemm.js';
-import { QuantOps, QuantScratch } from '../../src/backends/cuda/quant-ops.js';
-import { INT4_MMA_VARIANT_NAMES, int4GemvKernel, type Int4GemvKernel } from '../../src/backends/cuda/int4-gemv.js';
-import { graphTimeMs } from '../../src/backends/cuda/gemm-tactic.js';
+import { QuantOps, QuantScratch, int4GemvKernel, type Int4GemvKernel } from '../../src/backends/cuda/quant-ops.js';
 import { DeviceWeights } from '../../src/backends/cuda/weights.js';
 import { timeOnDevice } from '../../src/backends/cuda/timing.js';
 import { Arena, gbps, type CheckResult } from './harness.js';
@@ -61,55 +57,28 @@ function bf16Ms(c: Ctx, lt: CublasLtHandle, m: number, n: number, k: number): nu
 /** Bytes one GEMV call moves: packed weights, group-128 scales, x and out (m rows). */
 const woBytes = (bits: 4 | 8, m: number, n: number, k: number): number => (n * k * bits) / 8 + 4 * n * (k / 128) + 2 * m * k + 2 * m * n;
 
-/** Copies of a weight (+ scales) that a rotating timing cycles through: ≥ 200 MB in all (4× the H100's 50 MB L2), 2..16. */
-export function rotatingCopies(bytesPerCopy: number, totalBytes = 200 << 20, maxCopies = 16): number {
-  return Math.max(2, Math.min(maxCopies, Math.ceil(totalBytes / bytesPerCopy)));
-}
-
-/** `copies` dummy int4/int8 weights (group 128) at n × k, one x and out; times the GEMV per kernel. */
-interface WoBench {
-  /** ms per call: `rotate` false → graphMs on copy 0 (the bar's method); true → graph of 20 calls cycling every copy. */
-  time(kernel: Int4GemvKernel | undefined, rotate: boolean): number;
-  dispose(): void;
-}
-
-function woBench(c: Ctx, lt: CublasLtHandle, bits: 4 | 8, m: number, n: number, k: number, copies: number): WoBench {
+/** Milliseconds per int4/int8 GEMV call at m × n × k (dummy weights, group 128), CUDA-graph timed; `kernel` forces the int4 kernel. */
+function woGemvMs(c: Ctx, lt: CublasLtHandle, bits: 4 | 8, m: number, n: number, k: number, kernel?: Int4GemvKernel): number {
   const a = new Arena(c.device, c.stream);
   const weights = new DeviceWeights();
   const group = 128, g = k / group;
   const scratch = QuantScratch.allocate(c.device, { fp8Act: 0, rowScale: 0, dequant: 0 });
-  const qBytes = (n * k * bits) / 8;
-  const x = a.alloc(2 * m * k), out = a.alloc(2 * m * n);
-  fillRandom(c, a, x);
-  const op = (i: number): WoGemmOp => ({ op: 'wo_gemm', x: act(0, k), weight: `w${i}.qweight`, scales: `w${i}.weight_scale`, zeros: null, preScale: null,
-    bits, groupSize: group, out: act(1, n), n, k, gemv: true, rowsDim: 'num_tokens' });
-  const ops = Array.from({ length: copies }, (_, i) => op(i));
-  for (let i = 0; i < copies; i++) {
-    const qw = a.alloc(qBytes), sc = a.alloc(4 * n * g);
+  try {
+    const qBytes = (n * k * bits) / 8;
+    const qw = a.alloc(qBytes), sc = a.alloc(4 * n * g), x = a.alloc(2 * m * k), out = a.alloc(2 * m * n);
     fillBytes(c, qw, qBytes, bits === 4 ? 2 : 1, 7 / 3);
     fillF32(c, sc, n * g, 1e-3);
-    weights.adopt(`w${i}.qweight`, qw, [n, (k * bits) / 8], bits === 4 ? 'uint8' : 'int8');
-    weights.adopt(`w${i}.weight_scale`, sc, [n, g], 'float32');
-  }
-  const slots = [x, out];
-  return {
-    time: (kernel, rotate) => {
-      const q = new QuantOps({ kernels: c.ks, lt, weights, scratch, addr: (r) => slots[r.slot]!.ptr, gemm: () => { throw new Error('no GEMM at M ≤ 8'); }, int4Gemv: kernel });
-      try {
-        return rotate ? graphTimeMs(c.device, c.stream, (i) => q.woGemm(ops[i % copies]!, m, m, c.stream), 20, { warmup: 2, iters: 10 })
-          : graphMs(c, () => q.woGemm(ops[0]!, m, m, c.stream));
-      } finally { q.dispose(); }
-    },
-    dispose: () => { weights.dispose(); scratch.dispose(); a.dispose(); },
-  };
-}
-
-/** Milliseconds per int4/int8 GEMV call at m × n × k (dummy weights, group 128), CUDA-graph timed on one weight; `kernel` forces the int4 kernel. */
-function woGemvMs(c: Ctx, lt: CublasLtHandle, bits: 4 | 8, m: number, n: number, k: number, kernel?: Int4GemvKernel): number {
-  const b = woBench(c, lt, bits, m, n, k, 1);
-  try {
-    return b.time(kernel, false);
-  } finally { b.dispose(); }
+    fillRandom(c, a, x);
+    weights.adopt('w.qweight', qw, [n, (k * bits) / 8], bits === 4 ? 'uint8' : 'int8');
+    weights.adopt('w.weight_scale', sc, [n, g], 'float32');
+    const slots = [x, out];
+    const ops = new QuantOps({ kernels: c.ks, lt, weights, scratch, addr: (r) => slots[r.slot]!.ptr, gemm: () => { throw new Error('no GEMM at M ≤ 8'); }, int4Gemv: kernel });
+    const op: WoGemmOp = { op: 'wo_gemm', x: act(0, k), weight: 'w.qweight', scales: 'w.weight_scale', zeros: null, preScale: null, bits, groupSize: group,
+      out: act(1, n), n, k, gemv: true, rowsDim: 'num_tokens' };
+    try {
+      return graphMs(c, () => ops.woGemm(op, m, m, c.stream));
+    } finally { ops.dispose(); }
+  } finally { weights.dispose(); scratch.dispose(); a.dispose(); }
 }
 
 const pct = (bw: number, copyGbps: number): string => `${((100 * bw) / copyGbps).toFixed(0)}%`;
@@ -127,7 +96,7 @@ export function timeWoGemv(c: Ctx, lt: CublasLtHandle, bits: 4 | 8, label: strin
   let ab = '';
   if (bits === 4) {
     const fma = woGemvMs(c, lt, 4, 1, n, k, 'fma');
-    ab = `; kernel ${int4GemvKernel(k, 128, undefined, process.env, { rows: 1, n })}; A/B: fma kernel (wo_gemv_int4_m1) ${fma.toFixed(4)} ms ${gbps(bytes, fma).toFixed(0)} GB/s (${pct(gbps(bytes, fma), copyGbps)}) → ${(fma / ms).toFixed(2)}× faster`;
+    ab = `; kernel ${int4GemvKernel(k, 128)}; A/B: fma kernel (wo_gemv_int4_m1) ${fma.toFixed(4)} ms ${gbps(bytes, fma).toFixed(0)} GB/s (${pct(gbps(bytes, fma), copyGbps)}) → ${(fma / ms).toFixed(2)}× faster`;
   }
   return { name: `wo_gemv int${bits} ${label} M=1 N=${n} K=${k}`, pass: bw >= 0.7 * copyGbps, ms, gbps: bw, tolerance: 0.7,
     note: `${pct(bw, copyGbps)} of copy bandwidth ${copyGbps.toFixed(0)} GB/s (≥ 70% required); BF16 cuBLASLt M=1 ${bf16.toFixed(4)} ms → ${(bf16 / ms).toFixed(2)}× faster${ab}` };
@@ -158,37 +127,6 @@ export function timeFp8Gemm(c: Ctx, lt: CublasLtHandle, label: string, n: number
     return { name: `fp8 gemm ${label} M=${m} N=${n} K=${k}`, pass: Number.isFinite(tflops) && tflops > 0, ms, tflops,
       note: `BF16 cuBLASLt ${bf16.toFixed(3)} ms (${((2 * m * n * k) / (bf16 * 1e9)).toFixed(0)} TFLOP/s) → FP8 ${(bf16 / ms).toFixed(2)}× faster; GEMM only (the op adds quantize_fp8_rows)` };
   } finally { plan.dispose(); a.dispose(); }
-}
-
-/**
- * Every int4 GEMV kernel (fma and each tensor-core variant) at m × n × k side by side: `rotate` false →
- * graphs of 20 calls on one weight (the bar's method; qkv / o weights stay in L2), true → 20 calls cycling
- * rotatingCopies weights (HBM every call). ms / gbps: the fastest; pass when every timing is finite.
- */
-export function timeInt4Variants(c: Ctx, lt: CublasLtHandle, label: string, m: number, n: number, k: number, copyGbps: number, rotate: boolean): CheckResult {
-  const bytes = woBytes(4, m, n, k), copies = rotate ? rotatingCopies(bytes) : 1;
-  const b = woBench(c, lt, 4, m, n, k, copies);
-  try {
-    const kernels: Int4GemvKernel[] = ['fma', ...INT4_MMA_VARIANT_NAMES];
-    const ms = kernels.map((kernel) => b.time(kernel, rotate));
-    const best = ms.reduce((bi, v, i) => (v < ms[bi]! ? i : bi), 0);
-    const base = ms[1]!, bestMs = ms[best]!;
-    const cells = kernels.map((kern, i) => `${kern} ${ms[i]!.toFixed(4)} ms ${gbps(bytes, ms[i]!).toFixed(0)} GB/s ${pct(gbps(bytes, ms[i]!), copyGbps)}`);
-    const picked = int4GemvKernel(k, 128, undefined, {}, { rows: m, n });
-    const how = rotate ? `rotating ${copies} copies (${((copies * bytes) / 2 ** 20).toFixed(0)} MB)` : 'same-weight graph';
-    return { name: `wo_gemv int4 variants ${label} M=${m} N=${n} K=${k} ${how}`, pass: ms.every((v) => Number.isFinite(v) && v > 0), ms: bestMs, gbps: gbps(bytes, bestMs),
-      note: `${cells.join(' | ')} → fastest ${kernels[best]} (${(base / bestMs).toFixed(2)}× mma); table picks ${picked}` };
-  } finally { b.dispose(); }
-}
-
-/** The variant timings (both methods) for the 4 Llama-3-8B projections at M=1 and gate_up at M=4 / 8. */
-export function timeInt4VariantsAll(c: Ctx, lt: CublasLtHandle, copyGbps: number): [string, () => CheckResult][] {
-  const shapes: [string, number, number, number][] = [...LLAMA_NK.map(([l, n, k]): [string, number, number, number] => [l, 1, n, k]), ['gate_up', 4, 28672, 4096], ['gate_up', 8, 28672, 4096]];
-  const out: [string, () => CheckResult][] = [];
-  for (const [label, m, n, k] of shapes) {
-    for (const rotate of [false, true]) out.push([`wo_gemv int4 variants ${label} M=${m}${rotate ? ' rotating' : ''}`, () => timeInt4Variants(c, lt, label, m, n, k, copyGbps, rotate)]);
-  }
-  return out;
 }
 
 export function timeWoGemvAll(c: Ctx, lt: CublasLtHandle, copyGbps: number): [string, () => CheckResult][] {

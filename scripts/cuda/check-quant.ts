@@ -30,8 +30,7 @@ import { amaxOf, fp8ActivationScale, quantizeFp8Weight, quantizeWo } from '../..
 import { Arena, BF16_TOL, relError, toBf16, type CheckResult } from './harness.js';
 import type { Ctx } from './check-kernels.js';
 import { woF16Checks } from './check-quant-f16.js';
-import { timeFp8Gemms, timeInt4VariantsAll, timeWoGemvAll } from './check-quant-timing.js';
-import { INT4_MMA_VARIANT_NAMES } from '../../src/backends/cuda/int4-gemv.js';
+import { timeFp8Gemms, timeWoGemvAll } from './check-quant-timing.js';
 
 const act = (slot: number, cols: number, f32 = false): ActRef => ({ kind: 'act', slot, col: 0, stride: cols, cols, f32 });
 const node = (op: string, attrs: NodeDef['attrs']): NodeDef => ({ id: 0, op, inputs: [], outputs: [], attrs } as unknown as NodeDef);
@@ -88,8 +87,6 @@ export interface WoCase {
   readonly m: number; readonly bits: 4 | 8; readonly group: number; readonly zeros: boolean; readonly pre: boolean;
   /** Output features (default 384). */
   readonly n?: number;
-  /** Input features (default 1024). */
-  readonly k?: number;
   /** The int4 GEMV kernel to force (default: QuantOps' choice). */
   readonly kernel?: Int4GemvKernel;
 }
@@ -98,7 +95,7 @@ export function checkWoGemm(c: Ctx, lt: CublasLtHandle, t: WoCase): CheckResult 
   const a = new Arena(c.device, c.stream);
   const weights = new DeviceWeights();
   const { m, bits, group } = t;
-  const n = t.n ?? 384, k = t.k ?? 1024, mb = gemmRowsBucket(m), g = k / group;
+  const n = t.n ?? 384, k = 1024, mb = gemmRowsBucket(m), g = k / group;
   let q: ReturnType<typeof quantOps> | undefined;
   try {
     const x = toBf16(c.rng.floats(m * k, -2, 2));
@@ -121,8 +118,7 @@ export function checkWoGemm(c: Ctx, lt: CublasLtHandle, t: WoCase): CheckResult 
     const attrs = { bits, groupSize: group, inFeatures: k, hasZeros: t.zeros, hasPreScale: t.pre };
     const ref = woMatmulKernel(bufs, node('wo_matmul', attrs), [[m, n]])[0]!.data;
     const err = relError(a.bf16(out, m * n), ref);
-    const kernel = int4GemvKernel(k, group, t.kernel, process.env, { rows: m, n });
-    const gemv = bits === 4 ? `wo_gemv_int4_${kernel !== 'fma' ? `${kernel} (tensor cores)` : `m${m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8} (CUDA cores)`}` : 'wo_gemv_int8';
+    const gemv = bits === 4 ? `wo_gemv_int4_${int4GemvKernel(k, group, t.kernel) === 'mma' ? 'mma (tensor cores)' : `m${m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8} (CUDA cores)`}` : 'wo_gemv_int8';
     return { name: `wo_gemm int${bits} g${group}${t.zeros ? ' zeros' : ''}${t.pre ? ' pre_scale' : ''} M=${m} N=${n} K=${k}${t.kernel ? ` [${t.kernel}]` : ''}`, pass: err < BF16_TOL, error: err, tolerance: BF16_TOL,
       note: m <= 8 ? `GEMV ${gemv}` : 'wo_dequant + bf16 cuBLASLt GEMM' };
   } finally { q?.dispose(); weights.dispose(); a.dispose(); }
@@ -190,22 +186,4 @@ export function quantChecks(c: Ctx, lt: CublasLtHandle, copyGbps: number): [stri
   for (const dtype of ['fp8e4m3', 'int8', 'uint8'] as const) out.push([`dummy fill ${dtype}`, () => checkDummyFill(c, dtype)]);
   out.push(['silu_rows / binary_rows', () => checkElementwise(c)]);
   return [...out, ...timeWoGemvAll(c, lt, copyGbps), ...timeFp8Gemms(c, lt)];
-}
-
-/**
- * Every int4 tensor-core GEMV variant (int4-gemv.ts) against the CPU at N=200 (a partial 16-row tile),
- * K=8192 (K=4096 fills every stage of every variant once; 8192 makes each ring wrap), outputs poisoned,
- * tolerance 1e-2: M=1 g128, M=5 g64 zeros pre_scale (the W = 2 path), M=8 g32 zeros pre_scale (the
- * dequantize-in-registers path); then the variants' timings side by side (check-quant-timing.ts).
- * check.ts runs these late: a variant that faults would end every check after it.
- */
-export function int4VariantChecks(c: Ctx, lt: CublasLtHandle, copyGbps: number): [string, () => CheckResult][] {
-  const out: [string, () => CheckResult][] = [];
-  const cases = [[1, 128, false, false], [5, 64, true, true], [8, 32, true, true]] as const;
-  for (const kernel of INT4_MMA_VARIANT_NAMES) {
-    for (const [m, group, zeros, pre] of cases) {
-      out.push([`wo_gemm int4 g${group} M=${m} K=8192 ${kernel}`, () => checkWoGemm(c, lt, { m, bits: 4, group, zeros, pre, n: 200, k: 8192, kernel })]);
-    }
-  }
-  return [...out, ...timeInt4VariantsAll(c, lt, copyGbps)];
 }

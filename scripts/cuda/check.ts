@@ -19,7 +19,7 @@ import { checkPenaltiesLogprobs } from './check-runtime.js';
 import { checkDecode, checkPrefill, timeDecode, timePrefill } from './check-attention.js';
 import { checkCachedAlgo, checkGemmEpilogue, timeLlamaGemms, type GemmTiming } from './check-gemm.js';
 import { checkGraph } from './check-graph.js';
-import { int4VariantChecks, quantChecks } from './check-quant.js';
+import { quantChecks } from './check-quant.js';
 import { gemvChecks } from './check-gemv.js';
 import { renderMarkdown } from './report.js';
 import { runDtypeChecks } from './check-dtypes.js';
@@ -148,7 +148,6 @@ function main(): void {
   results.push(...quantChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn)));
   results.push(...gemvChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn))); // the Kiln GEMV tactic: correctness, vs cuBLASLt, tuneAll → PlanRunner
   results.push(attempt('cuda graph', () => checkGraph(ctx)));
-  results.push(...int4VariantChecks(ctx, lt, copy.gbps).map(([name, fn]) => attempt(name, fn))); // int4 GEMV variants: correctness, then timed side by side
   // Decode attention v3 last (a kernel fault would end every check after it): correctness, timings beside the v1/v2 rows above.
   results.push(...decodeV3Checks(ctx, SMALL).map(([name, fn]) => attempt(name, fn)));
   const report = { started, finished: new Date().toISOString(), device: device.info, memory: device.memInfo(), cublasLtVersion: lt.version(), seed: rng.seedHex,

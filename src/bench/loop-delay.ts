@@ -1,7 +1,8 @@
 /**
- * Event-loop delay while a benchmark runs (node:perf_hooks monitorEventLoopDelay): how late a 1 ms
- * timer fires. An engine that blocks the loop (a synchronous GPU wait, a long host step) shows it
- * here even when tokens/s look fine; the server's other requests wait exactly that long.
+ * Event-loop delay while a benchmark runs (node:perf_hooks monitorEventLoopDelay): the interval
+ * between ticks of a 1 ms timer, as Node records it — 1.00 ms when the loop is free, more by however
+ * long something blocked it. An engine that blocks the loop (a synchronous GPU wait, a long host
+ * step) shows it here even when tokens/s look fine; the server's other requests wait that long.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 

@@ -34,7 +34,7 @@ function engineLines(results: readonly BenchResult[]): string[] {
 function loopLines(results: readonly BenchResult[]): string[] {
   const lines = results.flatMap((r) => {
     const d = r.eventLoopDelayMs;
-    return d ? [`Event-loop delay during ${r.label}: p50 ${fmt(d.p50, 2)} / p99 ${fmt(d.p99, 2)} / max ${fmt(d.max, 2)} ms over ${d.samples} samples.`] : [];
+    return d ? [`Event-loop delay during ${r.label} (1 ms timer interval; 1.00 = on time): p50 ${fmt(d.p50, 2)} / p99 ${fmt(d.p99, 2)} / max ${fmt(d.max, 2)} ms over ${d.samples} samples.`] : [];
   });
   return lines.length ? [...lines, ''] : [];
 }

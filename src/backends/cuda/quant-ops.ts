@@ -4,7 +4,7 @@
  *     (gemm-fp8.ts) with both scales fused when they are per-tensor and static, else unit scales
  *     and fp8_rescale (out *= rowScale[m] · colScale[n]) after it;
  *   wo_gemm: ≤ WO_GEMV_MAX_ROWS rows → wo_gemv (dequantizes in registers, reads the packed weight
- *     once; int4 on tensor cores by default, the variant picked per shape by int4-gemv.ts int4GemvKernel); more rows → wo_dequant into a bf16 scratch [N, K] then the plan's bf16 GEMM;
+ *     once; int4 on tensor cores by default, see int4GemvKernel); more rows → wo_dequant into a bf16 scratch [N, K] then the plan's bf16 GEMM;
  *   silu / binary: the elementwise ops quantized graphs keep unfused (unmerged gate/up, biases).
  * Scratch buffers (`QuantScratch`) are sized from the plan once at load, so enqueue allocates
  * nothing and CUDA graphs can capture every launch.
@@ -16,14 +16,29 @@ import type { CublasLtHandle, GemmAlgo, GemmPlan } from './gemm.js';
 import type { KernelEntry, KernelSet } from './kernel-set.js';
 import type { DeviceWeights } from './weights.js';
 import { BackendError } from '../../errors/index.js';
-import { INT4_MMA_ROWS, INT4_MMA_VARIANTS, int4GemvKernel, type Int4GemvKernel } from './int4-gemv.js';
 
 /** Rows up to which wo_gemm runs the GEMV kernel (its widest specialisation). */
 export const WO_GEMV_MAX_ROWS = 8;
 /** Output rows per GEMV block and threads per block (WO_ROWS / WO_THREADS in wo_gemm.cu). */
 const WO_ROWS = 4;
 const WO_THREADS = 128;
-export { int4GemvKernel, type Int4GemvKernel } from './int4-gemv.js';
+/** wo_gemv_int4_mma: output rows per block, threads per block, K columns per warp step (TC_ROWS, TC_WARPS · 32, TC_SLICE). */
+const MMA_ROWS = 16;
+const MMA_THREADS = 256;
+const MMA_SLICE = 128;
+
+/** The int4 GEMV kernels: 'mma' (tensor cores, wo_gemv_int4_mma) or 'fma' (CUDA cores, wo_gemv_int4_m{1,2,4,8}). */
+export type Int4GemvKernel = 'mma' | 'fma';
+
+/**
+ * The int4 GEMV kernel for K × groupSize: `forced` (else KILN_WO_GEMV_INT4=fma|mma from `env`), else
+ * mma; mma only where its shape rules hold (K % 128 == 0, groupSize % 32 == 0), fma otherwise.
+ */
+export function int4GemvKernel(k: number, groupSize: number, forced?: Int4GemvKernel,
+  env: Readonly<Record<string, string | undefined>> = process.env): Int4GemvKernel {
+  const want = forced ?? (env['KILN_WO_GEMV_INT4'] === 'fma' ? 'fma' : 'mma');
+  return want === 'mma' && k % MMA_SLICE === 0 && groupSize % 32 === 0 ? 'mma' : 'fma';
+}
 
 export interface QuantScratchBytes {
   /** fp8 activation codes: max over fp8 GEMMs of rows × K. */
@@ -85,7 +100,7 @@ export interface QuantParts {
   readonly addr: (r: ActRef) => number;
   /** The bf16 GEMM plan (and algorithm) for D[m, n] = A[m, k]·B[n, k]ᵀ. */
   readonly gemm: (m: number, n: number, k: number, outF32: boolean) => { plan: GemmPlan; algo: GemmAlgo };
-  /** Forces the int4 GEMV kernel (the device checks time every variant); default: int4GemvKernel's choice. */
+  /** Forces the int4 GEMV kernel (the device checks time both); default: int4GemvKernel's choice. */
   readonly int4Gemv?: Int4GemvKernel;
 }
 
@@ -130,9 +145,8 @@ export class QuantOps {
     const { kernels: ks, weights: w } = this.p;
     const zeros = op.zeros ? w.get(op.zeros).ptr : 0, pre = op.preScale ? w.get(op.preScale).ptr : 0;
     if (op.gemv && rows <= WO_GEMV_MAX_ROWS && !op.out.f32) {
-      const kernel = op.bits === 4 ? int4GemvKernel(op.k, op.groupSize, this.p.int4Gemv, process.env, { rows, n: op.n }) : 'fma';
-      const v = kernel === 'fma' ? null : INT4_MMA_VARIANTS[kernel];
-      const [entry, rowsPerBlock, threads] = v ? [v.entry, INT4_MMA_ROWS, v.threads] : [GEMV_ENTRIES[op.bits][gemvCapacity(rows)], WO_ROWS, WO_THREADS];
+      const mma = op.bits === 4 && int4GemvKernel(op.k, op.groupSize, this.p.int4Gemv) === 'mma';
+      const [entry, rowsPerBlock, threads] = mma ? ['wo_gemv_int4_mma' as const, MMA_ROWS, MMA_THREADS] : [GEMV_ENTRIES[op.bits][gemvCapacity(rows)], WO_ROWS, WO_THREADS];
       ks.get(entry).launch({ grid: [Math.ceil(op.n / rowsPerBlock)], block: [threads] }, s, [
         arg.ptr(this.p.addr(op.x)), arg.i32(op.x.stride), arg.i32(rows), arg.i32(op.n), arg.i32(op.k), arg.ptr(w.get(op.weight)),
         arg.ptr(w.get(op.scales)), arg.ptr(zeros), arg.ptr(pre), arg.i32(op.groupSize), arg.ptr(this.p.addr(op.out)), arg.i32(op.out.stride)]);

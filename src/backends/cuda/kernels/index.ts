@@ -31,8 +31,7 @@ export const KERNEL_FILES = {
   fill: { entries: ['fill_normal'], defines: [] },
   quant_act: { entries: ['quantize_fp8_rows', 'fp8_rescale', 'fill_quant_bytes', 'fill_f32', 'silu_rows', 'binary_rows'], defines: [] },
   wo_gemm: {
-    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int4_mma', 'wo_gemv_int4_mma_w8s4', 'wo_gemv_int4_mma_w4s4',
-      'wo_gemv_int4_mma_w8s4z', 'wo_gemv_int4_mma_w8a4', 'wo_gemv_int4_mma_w4a8', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
+    entries: ['wo_gemv_int4_m1', 'wo_gemv_int4_m2', 'wo_gemv_int4_m4', 'wo_gemv_int4_m8', 'wo_gemv_int4_mma', 'wo_gemv_int8_m1', 'wo_gemv_int8_m2',
       'wo_gemv_int8_m4', 'wo_gemv_int8_m8', 'wo_dequant_int4', 'wo_dequant_int8'],
     defines: [],
   },

@@ -6,8 +6,8 @@
 //     one FMA per chunk; x (with pre_scale folded in) is loaded once per chunk and reused by every row.
 //     Codes become floats with the magic-number trick: float bits 0x4B000000 | u = 2^23 + u exactly.
 //     Needs K % chunk == 0 and groupSize % chunk == 0 (the plan checks; otherwise it dequantizes).
-//   wo_gemv_int4_mma[_variant]: the same for int4 on tensor cores, any m ≤ 8 (below); int4 runs it by
-//     default (int4-gemv.ts picks the variant per shape), wo_gemv_int4_m* stay as the fallback and the A/B reference.
+//   wo_gemv_int4_mma: the same for int4 on tensor cores, any m ≤ 8 (below); int4 runs it by default,
+//     wo_gemv_int4_m* stay as the fallback and the A/B reference.
 //   wo_dequant_int{4,8}: w[n, k] = (q − z)·s·pre[k] as act_t [N, K], for larger M (then a bf16 GEMM).
 // int4: byte (n, j) holds column 2j in its low nibble, 2j + 1 in its high nibble; z = zeros or 8.
 // int8: signed, z = 0.
@@ -271,9 +271,7 @@ __device__ __forceinline__ void tc_load_x(uint32_t* xw, const act_t* xp, bool ha
 //   Σ x from one more MMA per data MMA with A = 1 (fp32 cancellation of MAGIC + u against MAGIC + z
 //   costs ~5 bits (bf16) or ~8 bits (fp16) of the tensor core's fp32 sums).
 // else (group 32, W = 4): A = (u − z) · s rounded to act_t in registers, as wo_dequant does.
-// SUBZ (EXACT only): A = (MAGIC + u) − (MAGIC + z) = u − z exactly (one packed FMA per pair) instead of
-//   the Σ x MMA: half the MMAs, 4 HFMA2 more per MMA, and fp32 sums of exact products (no cancellation).
-template <int W, bool EXACT, bool SUBZ>
+template <int W, bool EXACT>
 __device__ __forceinline__ void tc_compute(const TcSlice& t, float* c, const act_t* xp, bool has_x, const float* pre, int col0) {
   uint32_t xw[4 * W];
   tc_load_x<W>(xw, xp, has_x, pre, col0);
@@ -290,10 +288,7 @@ __device__ __forceinline__ void tc_compute(const TcSlice& t, float* c, const act
 #pragma unroll
     for (int h = 0; h < 2; h++) {
       const int u = 2 * h;
-      if (EXACT && SUBZ) {
-        tc_mma(cs, tc_fma2(tc_nib(w0[j], u), one2, nz0), tc_fma2(tc_nib(w1[j], u), one2, nz1), tc_fma2(tc_nib(w0[j], u + 1), one2, nz0),
-               tc_fma2(tc_nib(w1[j], u + 1), one2, nz1), b[u], b[u + 1]);
-      } else if (EXACT) {
+      if (EXACT) {
         tc_mma(cs, tc_nib(w0[j], u), tc_nib(w1[j], u), tc_nib(w0[j], u + 1), tc_nib(w1[j], u + 1), b[u], b[u + 1]);
         tc_mma(co, one2, one2, one2, one2, b[u], b[u + 1]);
       } else {
@@ -301,12 +296,7 @@ __device__ __forceinline__ void tc_compute(const TcSlice& t, float* c, const act
       }
     }
   }
-  if (EXACT && SUBZ) {
-    c[0] = fmaf(t.s0, cs[0], c[0]);
-    c[1] = fmaf(t.s0, cs[1], c[1]);
-    c[2] = fmaf(t.s1, cs[2], c[2]);
-    c[3] = fmaf(t.s1, cs[3], c[3]);
-  } else if (EXACT) {
+  if (EXACT) {
     const float mz0 = TC_MAGIC + t.z0, mz1 = TC_MAGIC + t.z1;
     c[0] = fmaf(t.s0, fmaf(-mz0, co[0], cs[0]), c[0]);
     c[1] = fmaf(t.s0, fmaf(-mz0, co[1], cs[1]), c[1]);
@@ -315,11 +305,8 @@ __device__ __forceinline__ void tc_compute(const TcSlice& t, float* c, const act
   }
 }
 
-// The slice loop of one warp (slices warp, warp + WARPS, ...) with STAGES slices' weights in registers:
-// STAGES 2 prefetches the next slice while computing one (the original schedule); STAGES > 2 keeps a
-// ring of STAGES slices in flight (each computed slice's registers are refilled with the slice
-// STAGES · WARPS further), so a warp with ≤ STAGES slices issues every weight load up front.
-template <int W, bool EXACT, int WARPS, int STAGES, bool SUBZ>
+// The slice loop of one warp (slices warp, warp + TC_WARPS, ...), the next slice's weights prefetched.
+template <int W, bool EXACT>
 __device__ __forceinline__ void tc_slices(float* c, TcLane l, int warp, int k, int gid, int tig, int x_stride) {
   const int chunks = k / (8 * W);  // W-word pieces per row
   l.w0 = l.w0 * chunks + tig;       // w0 / w1 come in as row indices
@@ -327,96 +314,19 @@ __device__ __forceinline__ void tc_slices(float* c, TcLane l, int warp, int k, i
   l.col = 8 * W * tig;
   l.xoff = (l.has_x ? gid : 0) * x_stride + l.col;
   const int num_slices = k / (32 * W);
-  if (STAGES <= 2) {
-    TcSlice cur;
-    int slice = warp;
-    if (slice < num_slices) tc_load<W>(cur, l, slice);
-    for (; slice < num_slices; slice += WARPS) {
-      TcSlice nxt = cur;
-      if (slice + WARPS < num_slices) tc_load<W>(nxt, l, slice + WARPS);
-      tc_compute<W, EXACT, SUBZ>(cur, c, l.x + l.xoff + slice * 32 * W, l.has_x, l.pre, slice * 32 * W + l.col);
-      cur = nxt;
-    }
-    return;
-  }
-  TcSlice ring[STAGES];
-#pragma unroll
-  for (int s = 0; s < STAGES; s++)
-    if (warp + s * WARPS < num_slices) tc_load<W>(ring[s], l, warp + s * WARPS);
-  for (int base = warp; base < num_slices; base += STAGES * WARPS) {
-#pragma unroll
-    for (int s = 0; s < STAGES; s++) {
-      const int slice = base + s * WARPS;
-      if (slice < num_slices) {
-        tc_compute<W, EXACT, SUBZ>(ring[s], c, l.x + l.xoff + slice * 32 * W, l.has_x, l.pre, slice * 32 * W + l.col);
-        if (slice + STAGES * WARPS < num_slices) tc_load<W>(ring[s], l, slice + STAGES * WARPS);
-      }
-    }
+  TcSlice cur;
+  int slice = warp;
+  if (slice < num_slices) tc_load<W>(cur, l, slice);
+  for (; slice < num_slices; slice += TC_WARPS) {
+    TcSlice nxt = cur;
+    if (slice + TC_WARPS < num_slices) tc_load<W>(nxt, l, slice + TC_WARPS);
+    tc_compute<W, EXACT>(cur, c, l.x + l.xoff + slice * 32 * W, l.has_x, l.pre, slice * 32 * W + l.col);
+    cur = nxt;
   }
 }
 
-// ASYNC: the weights and scales of a warp's next STAGES − 1 slices stream into shared memory with
-// cp.async (no registers held while in flight: 80 registers, 3 blocks / SM, up to 3 · WARPS · (STAGES − 1)
-// KB in flight per SM against 2 · WARPS · 3 KB for the register ring). Each lane reads back only what
-// it copied, so cp.async.wait_group is the only synchronisation; the stage refilled in iteration i is
-// the one read (and consumed by the MMAs) in iteration i − 1. Zero points (u8) are read directly.
-struct TcStage {
-  uint4 q0[32], q1[32];
-  float s0[32], s1[32];
-};
-
-__device__ __forceinline__ void tc_cp_async(void* dst, const void* src, int bytes) {
-  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-  if (bytes == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-  else if (bytes == 8) asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
-  else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
-}
-
-template <int W>
-__device__ __forceinline__ void tc_issue(TcStage& st, const TcLane& l, int slice, int lane) {
-  tc_cp_async(&st.q0[lane], l.qw + (size_t)(l.w0 + 4 * slice) * (4 * W), 4 * W);
-  tc_cp_async(&st.q1[lane], l.qw + (size_t)(l.w1 + 4 * slice) * (4 * W), 4 * W);
-  const int col = slice * 32 * W + l.col, g = l.gshift >= 0 ? col >> l.gshift : col / l.group;
-  tc_cp_async(&st.s0[lane], l.scales + l.s0 + g, 4);
-  tc_cp_async(&st.s1[lane], l.scales + l.s1 + g, 4);
-}
-
-template <int W, bool EXACT, int WARPS, int STAGES>
-__device__ __forceinline__ void tc_slices_async(float* c, TcLane l, TcStage* stg, int warp, int lane, int k, int gid, int tig, int x_stride) {
-  const int chunks = k / (8 * W);
-  l.w0 = l.w0 * chunks + tig;
-  l.w1 = l.w1 * chunks + tig;
-  l.col = 8 * W * tig;
-  l.xoff = (l.has_x ? gid : 0) * x_stride + l.col;
-  const int num_slices = k / (32 * W);
-  TcStage* my = stg + warp * STAGES;
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; s++) {
-    if (warp + s * WARPS < num_slices) tc_issue<W>(my[s], l, warp + s * WARPS, lane);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  }
-  for (int i = 0, slice = warp; slice < num_slices; i++, slice += WARPS) {
-    const int ahead = slice + (STAGES - 1) * WARPS;
-    if (ahead < num_slices) tc_issue<W>(my[(i + STAGES - 1) % STAGES], l, ahead, lane);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 1) : "memory");
-    const TcStage& st = my[i % STAGES];
-    TcSlice t;
-    t.q0 = st.q0[lane];
-    t.q1 = st.q1[lane];
-    t.s0 = st.s0[lane];
-    t.s1 = st.s1[lane];
-    const int col = slice * 32 * W + l.col, g = l.gshift >= 0 ? col >> l.gshift : col / l.group;
-    t.z0 = l.zeros != nullptr ? (float)__ldg(l.zeros + l.s0 + g) : 8.f;
-    t.z1 = l.zeros != nullptr ? (float)__ldg(l.zeros + l.s1 + g) : 8.f;
-    tc_compute<W, EXACT, false>(t, c, l.x + l.xoff + slice * 32 * W, l.has_x, l.pre, slice * 32 * W + l.col);
-  }
-  asm volatile("cp.async.wait_group 0;" ::: "memory");
-}
-
-// grid (ceil(N / TC_ROWS)), block WARPS · 32; computes m ≤ 8 rows (WARPS · 32 ≥ 8 · TC_ROWS).
-template <int WARPS, int STAGES, bool SUBZ, bool ASYNC = false>
-__device__ __forceinline__ void wo_gemv_int4_tc(WO_GEMV_PARAMS) {
+// grid (ceil(N / TC_ROWS)), block TC_WARPS · 32; computes m ≤ 8 rows.
+extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) wo_gemv_int4_mma(WO_GEMV_PARAMS) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, gid = lane >> 2, tig = lane & 3;
   const int row0 = blockIdx.x * TC_ROWS, num_groups = (k + group - 1) / group;
   const int r0 = min(row0 + gid, n - 1), r1 = min(row0 + gid + 8, n - 1);
@@ -434,15 +344,10 @@ __device__ __forceinline__ void wo_gemv_int4_tc(WO_GEMV_PARAMS) {
   l.group = group;
   l.gshift = (group & (group - 1)) == 0 ? __ffs(group) - 1 : -1;
   float c[4] = {0.f, 0.f, 0.f, 0.f};
-  __shared__ TcStage stg[ASYNC ? WARPS * STAGES : 1];
-  if (ASYNC) {
-    if (group % 128 == 0) tc_slices_async<4, true, WARPS, STAGES>(c, l, stg, warp, lane, k, gid, tig, x_stride);
-    else if (group % 64 == 0) tc_slices_async<2, true, WARPS, STAGES>(c, l, stg, warp, lane, k, gid, tig, x_stride);
-    else tc_slices_async<4, false, WARPS, STAGES>(c, l, stg, warp, lane, k, gid, tig, x_stride);
-  } else if (group % 128 == 0) tc_slices<4, true, WARPS, STAGES, SUBZ>(c, l, warp, k, gid, tig, x_stride);
-  else if (group % 64 == 0) tc_slices<2, true, WARPS, STAGES, SUBZ>(c, l, warp, k, gid, tig, x_stride);
-  else tc_slices<4, false, WARPS, STAGES, SUBZ>(c, l, warp, k, gid, tig, x_stride);
-  __shared__ float red[WARPS][TC_ROWS][9];
+  if (group % 128 == 0) tc_slices<4, true>(c, l, warp, k, gid, tig, x_stride);
+  else if (group % 64 == 0) tc_slices<2, true>(c, l, warp, k, gid, tig, x_stride);
+  else tc_slices<4, false>(c, l, warp, k, gid, tig, x_stride);
+  __shared__ float red[TC_WARPS][TC_ROWS][9];
   red[warp][gid][2 * tig] = c[0];
   red[warp][gid][2 * tig + 1] = c[1];
   red[warp][gid + 8][2 * tig] = c[2];
@@ -453,34 +358,8 @@ __device__ __forceinline__ void wo_gemv_int4_tc(WO_GEMV_PARAMS) {
   if (row0 + r >= n) return;
   float v = 0.f;
 #pragma unroll
-  for (int w = 0; w < WARPS; w++) v += red[w][r][i];
+  for (int w = 0; w < TC_WARPS; w++) v += red[w][r][i];
   out[(size_t)i * out_stride + row0 + r] = f32_to_act(v);
-}
-
-// The variants (quant-ops.ts INT4_GEMV_VARIANTS: entry, threads; int4GemvVariant picks one per shape).
-// wo_gemv_int4_mma: 8 warps, prefetch 1 slice ahead (80 registers, 3 blocks / SM) — the default.
-extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) wo_gemv_int4_mma(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<TC_WARPS, 2, false>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
-}
-// _w8s4: 8 warps, 4 slices in flight per warp (K = 4096: every load of a warp issued up front).
-extern "C" __global__ void __launch_bounds__(256, 2) wo_gemv_int4_mma_w8s4(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<8, 4, false>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
-}
-// _w4s4: 4 warps (128 threads), 4 slices in flight: twice the blocks resident, finer wave tails.
-extern "C" __global__ void __launch_bounds__(128, 4) wo_gemv_int4_mma_w4s4(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<4, 4, false>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
-}
-// _w8a4: 8 warps, weights and scales streamed through shared memory with cp.async, 3 slices ahead.
-extern "C" __global__ void __launch_bounds__(256) wo_gemv_int4_mma_w8a4(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<8, 4, false, true>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
-}
-// _w4a8: 4 warps, cp.async 7 slices ahead (43 KB static shared; 5 blocks / SM by shared memory).
-extern "C" __global__ void __launch_bounds__(128) wo_gemv_int4_mma_w4a8(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<4, 8, false, true>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
-}
-// _w8s4z: _w8s4 with A = u − z (SUBZ): half the MMAs.
-extern "C" __global__ void __launch_bounds__(256, 2) wo_gemv_int4_mma_w8s4z(WO_GEMV_PARAMS) {
-  wo_gemv_int4_tc<8, 4, true>(x, x_stride, m, n, k, qw, scales, zeros, pre, group, out, out_stride);
 }
 
 // grid (ceil(K / 256), N), block 256: one column per thread.
