@@ -34,5 +34,6 @@ if [[ "${CLI_SMOKE:-1}" == 1 ]]; then  # issue 5's "done when" through the CLI: 
 fi
 date -u
 # The device tool returns at most 8 files: everything goes into checks.tgz, the three reports stay beside it.
-( cd "$OUT" && tar czf checks.tgz --exclude=checks.tgz . && find . -maxdepth 1 -type f ! -name checks.tgz ! -name cuda-report.md ! -name model-check.md ! -name cli-smoke.log -delete )
+tar czf /tmp/kiln-checks.tgz -C "$OUT" . && mv /tmp/kiln-checks.tgz "$OUT/checks.tgz" \
+  && find "$OUT" -maxdepth 1 -type f ! -name checks.tgz ! -name cuda-report.md ! -name model-check.md ! -name cli-smoke.log -delete
 exit $rc
