@@ -45,6 +45,34 @@ __device__ __forceinline__ float v3_exp2(float x) {
   return y;
 }
 
+// The end of both v3 kernels: merge the NW partial softmax states (red/mstat/lstat, one per lane
+// group or warp) of each query head and write either this block's output row `orow` (one split:
+// o·oscale / L) or the split's partial output, max and sum for attention_decode_combine.
+template <int NW>
+__device__ __forceinline__ void v3_merge_write(const float (*red)[GROUP][HEAD_DIM], const float (*mstat)[GROUP],
+    const float (*lstat)[GROUP], float oscale, int numSplits, size_t pidx, act_t* __restrict__ orow,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum) {
+  for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) {
+    const int g = i / HEAD_DIM, d = i % HEAD_DIM;
+    float M = V3_EMPTY;
+#pragma unroll
+    for (int w = 0; w < NW; w++) M = fmaxf(M, mstat[w][g]);
+    float o = 0.f, L = 0.f;
+#pragma unroll
+    for (int w = 0; w < NW; w++) {
+      const float e = v3_exp2(mstat[w][g] - M);
+      o = fmaf(red[w][g][d], e, o);
+      L = fmaf(lstat[w][g], e, L);
+    }
+    if (numSplits == 1) {
+      orow[i] = f32_to_act(o * oscale / L);
+    } else {
+      partialOut[pidx * GROUP * HEAD_DIM + i] = o * oscale;
+      if (d == 0) { partialMax[pidx * GROUP + g] = M; partialSum[pidx * GROUP + g] = L; }
+    }
+  }
+}
+
 #if KV_FP8
 // Two e4m3 codes (low byte first) → two floats, exactly (every e4m3 value is an fp16 value).
 __device__ __forceinline__ float2 v3_fp8x2(uint32_t two) {
@@ -188,25 +216,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, V3_MIN_BLOCKS) attention_d
   const float oscale = 1.f;
   (void)vScale;
 #endif
-  for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) {
-    const int g = i / HEAD_DIM, d = i % HEAD_DIM;
-    float M = V3_EMPTY;
-#pragma unroll
-    for (int w = 0; w < V3_LG; w++) M = fmaxf(M, mstat[w][g]);
-    float o = 0.f, L = 0.f;
-#pragma unroll
-    for (int w = 0; w < V3_LG; w++) {
-      const float e = v3_exp2(mstat[w][g] - M);
-      o = fmaf(red[w][g][d], e, o);
-      L = fmaf(lstat[w][g], e, L);
-    }
-    if (numSplits == 1) {
-      out[(size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM + i] = f32_to_act(o * oscale / L);
-    } else {
-      partialOut[pidx * GROUP * HEAD_DIM + i] = o * oscale;
-      if (d == 0) { partialMax[pidx * GROUP + g] = M; partialSum[pidx * GROUP + g] = L; }
-    }
-  }
+  v3_merge_write<V3_LG>(red, mstat, lstat, oscale, numSplits, pidx, out + (size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM,
+      partialOut, partialMax, partialSum);
 }
 
 // Version 3, tensor cores ("v3tc"): the same grid, splits and outputs as attention_decode_v3, but
@@ -376,24 +387,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) attention_decode_v3_tc(
     if (2 * t4 + 1 < GROUP) { red[warp][2 * t4 + 1][d] = acc[mb][1]; red[warp][2 * t4 + 1][d + 1] = acc[mb][3]; }
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) {
-    const int gq = i / HEAD_DIM, d = i % HEAD_DIM;
-    float M = V3_EMPTY;
-#pragma unroll
-    for (int w = 0; w < TC_WARPS; w++) M = fmaxf(M, mstat[w][gq]);
-    float o = 0.f, L = 0.f;
-#pragma unroll
-    for (int w = 0; w < TC_WARPS; w++) {
-      const float e = v3_exp2(mstat[w][gq] - M);
-      o = fmaf(red[w][gq][d], e, o);
-      L = fmaf(lstat[w][gq], e, L);
-    }
-    if (numSplits == 1) {
-      out[(size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM + i] = f32_to_act(o / L);
-    } else {
-      partialOut[pidx * GROUP * HEAD_DIM + i] = o;
-      if (d == 0) { partialMax[pidx * GROUP + gq] = M; partialSum[pidx * GROUP + gq] = L; }
-    }
-  }
+  v3_merge_write<TC_WARPS>(red, mstat, lstat, 1.f, numSplits, pidx, out + (size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM,
+      partialOut, partialMax, partialSum);
 #endif
 }
