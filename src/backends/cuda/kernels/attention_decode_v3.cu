@@ -48,6 +48,28 @@ __device__ __forceinline__ float v3_exp2(float x) {
 // The end of both v3 kernels: merge the NW partial softmax states (red/mstat/lstat, one per lane
 // group or warp) of each query head and write either this block's output row `orow` (one split:
 // o·oscale / L) or the split's partial output, max and sum for attention_decode_combine.
+// This block's token range [start, end) of its sequence (blockIdx.z), KV head (blockIdx.y) and split
+// (blockIdx.x), and its index in the partial-output arrays. An empty range (a short sequence's unused
+// split, or a padding sequence) writes what the combine pass or the caller expects — zeros for the
+// output row of a one-split sequence, max −inf / sum 0 otherwise — and returns false.
+__device__ __forceinline__ bool v3_split_range(const int* __restrict__ contextLens, const int* __restrict__ qRows,
+    int numSplits, int minSplit, act_t* __restrict__ out, int outStride, float* __restrict__ partialMax,
+    float* __restrict__ partialSum, int& start, int& end, size_t& pidx) {
+  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
+  const int ctx = contextLens[seq];
+  const int per = max(minSplit, (ctx + numSplits - 1) / numSplits);
+  start = split * per;
+  end = min(start + per, ctx);
+  pidx = ((size_t)seq * NUM_KV_HEADS + kvh) * numSplits + split;
+  if (start < end) return true;
+  if (numSplits == 1) {
+    for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) out[(size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM + i] = f32_to_act(0.f);
+  } else if (threadIdx.x < GROUP) {
+    partialMax[pidx * GROUP + threadIdx.x] = NEG_INF; partialSum[pidx * GROUP + threadIdx.x] = 0.f;
+  }
+  return false;
+}
+
 template <int NW>
 __device__ __forceinline__ void v3_merge_write(const float (*red)[GROUP][HEAD_DIM], const float (*mstat)[GROUP],
     const float (*lstat)[GROUP], float oscale, int numSplits, size_t pidx, act_t* __restrict__ orow,
@@ -105,19 +127,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, V3_MIN_BLOCKS) attention_d
   __shared__ float red[V3_LG][GROUP][HEAD_DIM];
   __shared__ float mstat[V3_LG][GROUP];
   __shared__ float lstat[V3_LG][GROUP];
-  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
-  const int ctx = contextLens[seq];
-  const int per = max(minSplit, (ctx + numSplits - 1) / numSplits);
-  const int start = split * per, end = min(start + per, ctx);
-  const size_t pidx = ((size_t)seq * NUM_KV_HEADS + kvh) * numSplits + split;
-  if (start >= end) {
-    if (numSplits == 1) {  // an empty sequence (padding): zeros rather than 0/0
-      for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) out[(size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM + i] = f32_to_act(0.f);
-    } else if (threadIdx.x < GROUP) {
-      partialMax[pidx * GROUP + threadIdx.x] = NEG_INF; partialSum[pidx * GROUP + threadIdx.x] = 0.f;
-    }
-    return;
-  }
+  const int kvh = blockIdx.y, seq = blockIdx.z;
+  int start, end;
+  size_t pidx;
+  if (!v3_split_range(contextLens, qRows, numSplits, minSplit, out, outStride, partialMax, partialSum, start, end, pidx)) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % V3_LANES, tok = (threadIdx.x % 32) / V3_LANES;
   const int* table = blockTables + (size_t)seq * maxBlocksPerSeq;
   const size_t headOff = (size_t)kvh * HEAD_DIM + lane * 8;
@@ -273,19 +286,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) attention_decode_v3_tc(
   __shared__ float red[TC_WARPS][GROUP][HEAD_DIM];
   __shared__ float mstat[TC_WARPS][GROUP];
   __shared__ float lstat[TC_WARPS][GROUP];
-  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
-  const int ctx = contextLens[seq];
-  const int per = max(minSplit, (ctx + numSplits - 1) / numSplits);
-  const int start = split * per, end = min(start + per, ctx);
-  const size_t pidx = ((size_t)seq * NUM_KV_HEADS + kvh) * numSplits + split;
-  if (start >= end) {
-    if (numSplits == 1) {
-      for (int i = threadIdx.x; i < GROUP * HEAD_DIM; i += THREADS) out[(size_t)qRows[seq] * outStride + kvh * GROUP * HEAD_DIM + i] = f32_to_act(0.f);
-    } else if (threadIdx.x < GROUP) {
-      partialMax[pidx * GROUP + threadIdx.x] = NEG_INF; partialSum[pidx * GROUP + threadIdx.x] = 0.f;
-    }
-    return;
-  }
+  const int kvh = blockIdx.y, seq = blockIdx.z;
+  int start, end;
+  size_t pidx;
+  if (!v3_split_range(contextLens, qRows, numSplits, minSplit, out, outStride, partialMax, partialSum, start, end, pidx)) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
   const int* table = blockTables + (size_t)seq * maxBlocksPerSeq;
   const size_t rowElems = (size_t)NUM_KV_HEADS * HEAD_DIM;
