@@ -15,7 +15,7 @@ import { buildFromCheckpoint } from '../../src/builder/build-command.js';
 import { convertCheckpoint } from '../../src/checkpoint/index.js';
 import { loadEngine } from '../../src/engine/reader.js';
 import type { Row } from './check-fixtures.js';
-import { argmax, makeStep, maxAbs, rows, runLogits, seqStates } from './model-harness.js';
+import { argmax, makeStep, margin, maxAbs, rows, runLogits, seqStates } from './model-harness.js';
 
 interface HfPrompt { input_ids: number[]; top1: number[]; margin: number[]; bf16_logits_top1: number[]; f32_top1: number[]; f32_margin: number[] }
 const TPB = 32;
@@ -105,13 +105,6 @@ export async function checkLlama8b(hfDir: string, work: string, log: (l: string)
     ctx.dispose();
   }
   return out;
-}
-
-/** top-1 − top-2 of a logits row. */
-function margin(row: Float32Array): number {
-  let a = -Infinity, b = -Infinity;
-  for (const x of row) if (x > a) { b = a; a = x; } else if (x > b) b = x;
-  return a - b;
 }
 
 /**

@@ -19,7 +19,7 @@ import { convertCheckpoint } from '../../src/checkpoint/index.js';
 import { loadEngine, type LoadedEngine } from '../../src/engine/reader.js';
 import { loadReference } from '../../test/models/reference.js';
 import type { Row } from './check-fixtures.js';
-import { argmax, maxAbs, makeStep, relL2, rows, runLogits, seqStates } from './model-harness.js';
+import { argmax, margin, maxAbs, makeStep, relL2, rows, runLogits, seqStates } from './model-harness.js';
 
 const TPB = 32;
 const FIXTURE = 'llama3-gqa';
@@ -56,20 +56,11 @@ function greedy(ctx: ExecutionContext, prompt: readonly number[], n: number): { 
   let logits = runLogits(ctx, makeStep([s], [[...prompt]], TPB, false));
   for (let j = 0; j < n; j++) {
     const top = argmax(logits);
-    let second = -Infinity;
-    logits.forEach((v, i) => { if (i !== top && v > second) second = v; });
     ids.push(top);
-    margins.push(logits[top]! - second);
+    margins.push(margin(logits));
     if (j < n - 1) logits = runLogits(ctx, makeStep([s], [[top]], TPB, false));
   }
   return { ids, margins };
-}
-
-function margin(row: Float32Array): number {
-  const top = argmax(row);
-  let second = -Infinity;
-  row.forEach((v, i) => { if (i !== top && v > second) second = v; });
-  return row[top]! - second;
 }
 
 function compare(v: Variant, engine: LoadedEngine, out: Row[]): void {

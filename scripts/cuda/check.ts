@@ -23,7 +23,7 @@ import { quantChecks } from './check-quant.js';
 import { gemvChecks } from './check-gemv.js';
 import { renderMarkdown } from './report.js';
 import { runDtypeChecks } from './check-dtypes.js';
-import { decodeV3Checks } from './check-decode-v3.js';
+import { decodeV3Checks, withDecodeKernel } from './check-decode-v3.js';
 
 const SHAPES = { hiddenSize: 4096, intermediateSize: 14336, numHeads: 32, numKvHeads: 8, headDim: 128, tokensPerBlock: 16 };
 const SMALL = { hiddenSize: 256, intermediateSize: 688, numHeads: 8, numKvHeads: 2, headDim: 64, tokensPerBlock: 32 };
@@ -46,17 +46,6 @@ function attempt(name: string, fn: () => CheckResult): CheckResult {
   }
 }
 
-/** Runs `fn` with one decode kernel forced (KILN_DECODE_KERNEL), restoring the setting after. */
-function withDecode<T>(kernel: 'v1' | 'v2', fn: () => T): T {
-  const before = process.env.KILN_DECODE_KERNEL;
-  process.env.KILN_DECODE_KERNEL = kernel;
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env.KILN_DECODE_KERNEL;
-    else process.env.KILN_DECODE_KERNEL = before;
-  }
-}
 const v1 = (r: CheckResult): CheckResult => ({ ...r, name: `[v1] ${r.name}` });
 const v2 = (r: CheckResult): CheckResult => ({ ...r, name: `[v2] ${r.name}` });
 
@@ -97,7 +86,7 @@ function main(): void {
     attempt('rope linear', () => checkRopeKv(ctx, { type: 'linear', factor: 4 })),
     attempt('rope llama3', () => checkRopeKv(ctx, LLAMA3_SCALING)),
     // Both decode kernels (ops.decodeKernel picks one by batch): correctness, then the Llama-3-8B bench's decode shapes.
-    ...withDecode('v2', () => [
+    ...withDecodeKernel('v2', () => [
       attempt('attention_decode v2', () => v2(checkDecode(ctx))),
       attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 64, 4096))),
       attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 8, 32768))),
@@ -105,7 +94,7 @@ function main(): void {
       attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 1, 2048))),
       attempt('attention_decode v2 timing', () => v2(timeDecode(ctx, 256, 192))),
     ]),
-    ...withDecode('v1', () => [
+    ...withDecodeKernel('v1', () => [
       attempt('attention_decode v1', () => v1(checkDecode(ctx))),
       attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 64, 4096))),
       attempt('attention_decode v1 timing', () => v1(timeDecode(ctx, 1, 128))),

@@ -56,6 +56,14 @@ export function argmax(row: Float32Array): number {
   return best;
 }
 
+/** top-1 − top-2 of a logits row (0 when the top value is shared). */
+export function margin(row: Float32Array): number {
+  const top = argmax(row);
+  let second = -Infinity;
+  row.forEach((v, i) => { if (i !== top && v > second) second = v; });
+  return row[top]! - second;
+}
+
 export function rows(data: Float32Array, vocab: number): Float32Array[] {
   return Array.from({ length: data.length / vocab }, (_, r) => data.subarray(r * vocab, (r + 1) * vocab));
 }

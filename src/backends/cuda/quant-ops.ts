@@ -36,8 +36,13 @@ export type Int4GemvKernel = 'mma' | 'fma';
  */
 export function int4GemvKernel(k: number, groupSize: number, forced?: Int4GemvKernel,
   env: Readonly<Record<string, string | undefined>> = process.env): Int4GemvKernel {
-  const want = forced ?? (env['KILN_WO_GEMV_INT4'] === 'fma' ? 'fma' : 'mma');
+  const want = forced ?? int4GemvPreference(env);
   return want === 'mma' && k % MMA_SLICE === 0 && groupSize % 32 === 0 ? 'mma' : 'fma';
+}
+
+/** The int4 GEMV kernel asked for by KILN_WO_GEMV_INT4 (fma), else mma. */
+export function int4GemvPreference(env: Readonly<Record<string, string | undefined>> = process.env): Int4GemvKernel {
+  return env['KILN_WO_GEMV_INT4'] === 'fma' ? 'fma' : 'mma';
 }
 
 export interface QuantScratchBytes {
@@ -122,7 +127,11 @@ export function gemvCapacity(rows: number): 1 | 2 | 4 | 8 {
 /** Enqueues quantized GEMMs; caches one FP8 plan per (rows bucket, N, K, out dtype). */
 export class QuantOps {
   private readonly fp8Plans = new Map<string, { plan: Fp8GemmPlan; algo: GemmAlgo }>();
-  constructor(private readonly p: QuantParts) {}
+  /** The int4 GEMV kernel asked for, resolved once (not on every launch). */
+  private readonly int4Want: Int4GemvKernel;
+  constructor(private readonly p: QuantParts) {
+    this.int4Want = p.int4Gemv ?? int4GemvPreference();
+  }
 
   /** `rows`: the step's real rows; `m`: the GEMM rows bucket (≥ rows, within the activation slots). */
   fp8Gemm(op: Fp8GemmOp, rows: number, m: number, s: Stream): void {
@@ -145,7 +154,7 @@ export class QuantOps {
     const { kernels: ks, weights: w } = this.p;
     const zeros = op.zeros ? w.get(op.zeros).ptr : 0, pre = op.preScale ? w.get(op.preScale).ptr : 0;
     if (op.gemv && rows <= WO_GEMV_MAX_ROWS && !op.out.f32) {
-      const mma = op.bits === 4 && int4GemvKernel(op.k, op.groupSize, this.p.int4Gemv) === 'mma';
+      const mma = op.bits === 4 && int4GemvKernel(op.k, op.groupSize, this.int4Want) === 'mma';
       const [entry, rowsPerBlock, threads] = mma ? ['wo_gemv_int4_mma' as const, MMA_ROWS, MMA_THREADS] : [GEMV_ENTRIES[op.bits][gemvCapacity(rows)], WO_ROWS, WO_THREADS];
       ks.get(entry).launch({ grid: [Math.ceil(op.n / rowsPerBlock)], block: [threads] }, s, [
         arg.ptr(this.p.addr(op.x)), arg.i32(op.x.stride), arg.i32(rows), arg.i32(op.n), arg.i32(op.k), arg.ptr(w.get(op.weight)),
